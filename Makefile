@@ -1,0 +1,31 @@
+# make install | run | test | lint | bench — each works on a fresh machine with nothing set.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -e '.[test,dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/flask --app messaging init-db
+	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+clean:
+	rm -rf $(VENV) instance logs .pytest_cache

@@ -1,0 +1,73 @@
+"""messaging: a Flask service that stores SMS-style messages for accounts and finds them again."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from messaging.commands import register_commands
+from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
+from messaging.errors import register_error_handlers
+from messaging.extensions import api, db, migrate
+from messaging.logs import configure_logging, register_request_logging
+from messaging.metrics import init_metrics
+from messaging.routes import health, messages, metrics
+
+MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
+
+API_SETTINGS = {
+    "API_TITLE": "messaging",
+    "API_VERSION": "1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: config → logging → extensions → blueprints → errors → commands.
+
+    ``config`` overrides what the environment says (tests pass their database here).
+    """
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.config.from_mapping(API_SETTINGS)
+    app.config.from_mapping(settings_from_env())
+    app.config.from_mapping(config or {})
+    configure_database(app)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure_database(app: Flask) -> None:
+    """Default to an SQLite file in the instance folder; tune the pool for the backend."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            f"sqlite:///{Path(app.instance_path, SQLITE_FILENAME)}"
+        )
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+
+
+def register_extensions(app: Flask) -> None:
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIRECTORY))
+    api.init_app(app)
+    init_metrics(app)
+    register_request_logging(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    for blueprint in (health.blp, metrics.blp, messages.blp):
+        api.register_blueprint(blueprint)

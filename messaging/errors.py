@@ -1,0 +1,107 @@
+"""problem+json (RFC 9457) for every error path, including a database that is gone."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from messaging.logs import current_request_id
+
+PROBLEM_MIMETYPE = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+# Connection refused, lost or timed out, pool exhausted: all mean "try again soon".
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+log = logging.getLogger(__name__)
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    **members: Any,
+) -> Response:
+    """A problem+json response; ``members`` become extra members of the body."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(members)
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.content_type = PROBLEM_MIMETYPE
+    response.headers.update(headers or {})
+    return response
+
+
+def field_errors(messages: dict[str, Any]) -> dict[str, Any]:
+    """Validation messages keyed by field, whatever part of the request held it.
+
+    The parser reports ``{"json": {"field": [...]}}``; clients care about the
+    field. Errors about the body as a whole are reported under ``body``.
+    """
+    errors: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if not isinstance(fields, dict):
+            errors[location] = fields
+            continue
+        for name, field_messages in fields.items():
+            key = "body" if name == "_schema" and location == "json" else name
+            errors[key] = field_messages
+    return errors
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    data = getattr(error, "data", None) or {}
+    status = error.code or 500
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    if "messages" in data:
+        return problem(
+            status,
+            data.get("message") or "The request is not valid; see errors for each field.",
+            errors=field_errors(data["messages"]),
+            headers=headers,
+        )
+    return problem(status, data.get("message") or error.description or "", headers=headers)
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    # Only the driver's error class and code: the full text would quote the SQL parameters.
+    cause = getattr(error, "orig", None) or error
+    log.warning("database unavailable: %s %s", type(cause).__name__, cause.args[:1])
+    return problem(
+        503,
+        "The database cannot be reached right now; retry shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")
+    request_id = current_request_id()
+    return problem(
+        500,
+        f"An unexpected error occurred; quote request id {request_id} when reporting it.",
+        request_id=request_id,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Replace every default error page with problem+json (after the API's own handler)."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

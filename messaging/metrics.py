@@ -1,0 +1,60 @@
+"""Prometheus metrics: the exporter's request metrics and the service's own counters.
+
+Metrics are made per application, in its own registry: an exporter made once at
+import would instrument only the first application a process creates. Under
+gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set and every worker writes its values
+to files there; a scrape then sums the files of all workers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_flask_exporter import PrometheusMetrics
+
+EXTENSION_KEY = "messaging.metrics"
+
+# The "_created" timestamp series double every counter's output and no dashboard reads them.
+disable_created_metrics()
+
+
+@dataclass
+class ServiceMetrics:
+    registry: CollectorRegistry
+    messages_created: Counter
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: all workers' values when several processes share them."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def init_metrics(app: Flask) -> ServiceMetrics:
+    registry = CollectorRegistry(auto_describe=True)
+    PrometheusMetrics(app, path=None, registry=registry, group_by="url_rule")
+    metrics = ServiceMetrics(
+        registry=registry,
+        messages_created=Counter(
+            "messaging_messages_created",
+            "Messages stored since the service started.",
+            registry=registry,
+        ),
+    )
+    app.extensions[EXTENSION_KEY] = metrics
+    return metrics
+
+
+def service_metrics() -> ServiceMetrics:
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,72 @@
+"""Keyset pagination: the opaque cursor and the RFC 8288 ``Link`` header.
+
+A page ends at the internal ``id`` of its last row; the next page asks for rows
+with a smaller ``id``. The cursor is that id, encoded so clients treat it as
+opaque. Every list is served by an index ending in ``id``, so the thousandth
+page costs what the first one does, and rows inserted meanwhile never shift it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Protocol
+from urllib.parse import urlencode
+
+from flask import request
+
+CURSOR_PREFIX = "id:"
+
+
+class InvalidCursorError(ValueError):
+    """The cursor was not made by this service."""
+
+
+class Keyed(Protocol):
+    id: int
+
+
+def encode_cursor(last_id: int) -> str:
+    raw = f"{CURSOR_PREFIX}{last_id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(token: str) -> int:
+    """The id the page before ended at."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (UnicodeError, binascii.Error, ValueError):
+        raise InvalidCursorError(token) from None
+    prefix, _, number = raw.partition(":")
+    if f"{prefix}:" != CURSOR_PREFIX or not number.isdigit() or len(number) > 19:
+        raise InvalidCursorError(token)
+    return int(number)
+
+
+def split_page(rows: Sequence[Keyed], limit: int) -> tuple[Sequence[Keyed], str | None]:
+    """Rows of this page and the cursor to the next, from a query for ``limit + 1`` rows."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].id)
+
+
+def next_page_link(cursor: str) -> str:
+    """``Link`` header value: this request's absolute URL with ``cursor`` replaced."""
+    args = request.args.copy()
+    args["cursor"] = cursor
+    query = urlencode(list(args.items(multi=True)))
+    return f'<{request.base_url}?{query}>; rel="next"'
+
+
+def keyset_page(
+    fetch: Callable[[int, int | None], Sequence[Keyed]], limit: int, before: int | None
+) -> tuple[Sequence[Keyed], dict[str, str]]:
+    """One page from ``fetch(limit, before_id)`` and its ``Link`` header when more rows follow.
+
+    One row more than the page is fetched: its presence is how we know a next page exists.
+    """
+    rows, cursor = split_page(fetch(limit + 1, before), limit)
+    return rows, ({"Link": next_page_link(cursor)} if cursor else {})

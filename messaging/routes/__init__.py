@@ -1,0 +1,1 @@
+"""HTTP routes, one blueprint per resource; each view parses, calls and responds."""

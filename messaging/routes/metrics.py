@@ -1,0 +1,17 @@
+"""The Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_smorest import Blueprint
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from messaging.metrics import service_metrics
+
+blp = Blueprint("metrics", __name__, description="Prometheus metrics.")
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition format."""
+    return Response(service_metrics().exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,202 @@
+"""What goes in and out of the API; every input rule lives here."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from messaging.pagination import InvalidCursorError, decode_cursor
+
+ACCOUNT_ID_MIN = 1
+ACCOUNT_ID_MAX = 2**63 - 1
+MESSAGE_TEXT_MAX_LENGTH = 1600
+SEARCH_VALUES_MAX = 100
+PAGE_SIZE_DEFAULT = 100
+PAGE_SIZE_MAX = 1000
+
+PHONE_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
+PHONE_NUMBER_SEPARATORS = re.compile(r"[\s\-.()]")
+
+EXAMPLE_MESSAGE = {
+    "message_id": "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6a",
+    "account_id": 42,
+    "sender_number": "+15551234567",
+    "receiver_number": "+15557654321",
+    "message_text": "See you at 6 👋",
+    "created_at": "2026-11-25T14:37:38.123456+00:00",
+}
+
+
+def normalize_phone_number(value: str) -> str:
+    """Strip spaces, hyphens, dots and parentheses; raise if what is left is no number."""
+    number = PHONE_NUMBER_SEPARATORS.sub("", value)
+    if not PHONE_NUMBER_PATTERN.match(number):
+        raise ma.ValidationError(
+            "Not a phone number: after removing spaces, hyphens, dots and parentheses"
+            " it must be an optional '+' and 3 to 15 digits."
+        )
+    return number
+
+
+def normalize_message_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ma.ValidationError("Not a message id: expected a UUID.") from None
+
+
+def _reject_lone_surrogates(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ma.ValidationError("Text must be valid Unicode.") from None
+
+
+class PhoneNumber(fields.String):
+    """A phone number, returned in its normalised form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalize_phone_number(super()._deserialize(value, attr, data, **kwargs))
+
+
+class QueryPhoneNumber(PhoneNumber):
+    """A phone number from a query string, where an unencoded '+' arrives as a space.
+
+    ``?sender_number=+15551234567`` decodes to `` 15551234567``; a value that
+    starts with a space followed by a digit is read as the '+' its author typed.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, str) and value[:1] == " " and value.lstrip()[:1].isdigit():
+            value = "+" + value.lstrip()
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class MessageId(fields.String):
+    """A message id (a UUID), returned in canonical lower-case form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalize_message_id(super()._deserialize(value, attr, data, **kwargs))
+
+
+class AccountId(fields.Integer):
+    """A positive 64-bit account number; JSON booleans are not numbers here."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(ACCOUNT_ID_MIN, ACCOUNT_ID_MAX))
+        kwargs.setdefault("metadata", {"example": 42})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class CommaSeparated(fields.List):
+    """A query parameter holding a comma-separated list of values.
+
+    Repeating the parameter (``?a=1&a=2``) is read the same as ``?a=1,2``. Blank
+    items are ignored; at least one and at most ``SEARCH_VALUES_MAX`` values.
+    """
+
+    def __init__(self, inner: fields.Field, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "validate",
+            validate.Length(
+                min=1,
+                max=SEARCH_VALUES_MAX,
+                error="Give between {min} and {max} comma-separated values.",
+            ),
+        )
+        super().__init__(inner, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        raw = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, str) for item in raw):
+            raise self.make_error("invalid")
+        items = [part for item in raw for part in item.split(",") if part.strip()]
+        return super()._deserialize(items, attr, data, **kwargs)
+
+
+class Cursor(fields.String):
+    """The opaque page position; loads as the id the previous page ended at."""
+
+    default_error_messages = {"cursor": "Not a cursor from this service's Link header."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
+        except InvalidCursorError:
+            raise self.make_error("cursor") from None
+
+
+class UTCDateTime(fields.DateTime):
+    """Stored times are naive UTC; clients get them with an explicit offset."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class MessageCreateSchema(ma.Schema):
+    """What a client sends to create a message."""
+
+    account_id = AccountId(required=True, strict=True)
+    sender_number = PhoneNumber(required=True, metadata={"example": "+1 (555) 123-4567"})
+    receiver_number = PhoneNumber(required=True, metadata={"example": "+15557654321"})
+    message_text = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(max=MESSAGE_TEXT_MAX_LENGTH), _reject_lone_surrogates],
+        metadata={"example": "See you at 6 👋"},
+    )
+
+
+class MessageSchema(ma.Schema):
+    """A stored message as clients get it back."""
+
+    class Meta:
+        ordered = True
+
+    message_id = fields.String(metadata={"example": EXAMPLE_MESSAGE["message_id"]})
+    account_id = fields.Integer(metadata={"example": 42})
+    sender_number = fields.String(metadata={"example": "+15551234567"})
+    receiver_number = fields.String(metadata={"example": "+15557654321"})
+    message_text = fields.String(allow_none=True)
+    created_at = UTCDateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
+
+
+class PageArgsSchema(ma.Schema):
+    """Page size and the opaque cursor from a previous page's ``Link`` header."""
+
+    limit = fields.Integer(
+        load_default=PAGE_SIZE_DEFAULT,
+        validate=validate.Range(1, PAGE_SIZE_MAX),
+        metadata={"description": f"Page size, 1 to {PAGE_SIZE_MAX}."},
+    )
+    cursor = Cursor(
+        metadata={"description": "Opaque position from the previous page's Link header."}
+    )
+
+
+class AccountPathSchema(ma.Schema):
+    account_id = AccountId(required=True)
+
+
+class SearchArgsSchema(PageArgsSchema):
+    """Filters: a message matches when it is in every list given."""
+
+    message_id = CommaSeparated(MessageId(), metadata={"description": "Comma-separated ids."})
+    sender_number = CommaSeparated(
+        QueryPhoneNumber(), metadata={"description": "Comma-separated sender numbers."}
+    )
+    receiver_number = CommaSeparated(
+        QueryPhoneNumber(), metadata={"description": "Comma-separated receiver numbers."}
+    )

@@ -1,0 +1,41 @@
+"""Alembic environment: migrates the database of the Flask application in context."""
+
+from __future__ import annotations
+
+from alembic import context
+from flask import current_app
+
+from messaging.extensions import db
+
+config = context.config
+target_metadata = db.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=db.engine.url.render_as_string(hide_password=False),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    extension = current_app.extensions["migrate"]
+    with db.engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            # Flask-Migrate's defaults: compare types, and batch mode so SQLite can ALTER.
+            **extension.configure_args,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
