@@ -32,12 +32,16 @@ access_log = logging.getLogger("messaging.access")
 
 
 def mask_number(number: str) -> str:
-    """``+15551234567`` → ``+1555****567``: enough to tell numbers apart, not to dial one."""
+    """``+15551234567`` → ``+1555****567``: enough to tell numbers apart, not to dial one.
+
+    At least four digits are always hidden; short numbers show only their end.
+    """
     plus = "+" if number.startswith("+") else ""
     digits = number[len(plus) :]
-    if len(digits) <= 6:
-        return plus + "*" * (len(digits) - 2) + digits[-2:]
-    return plus + digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
+    tail = 3 if len(digits) >= 7 else 2
+    head = max(0, min(4, len(digits) - tail - 4))
+    hidden = len(digits) - head - tail
+    return plus + digits[:head] + "*" * hidden + digits[len(digits) - tail :]
 
 
 def current_request_id() -> str:

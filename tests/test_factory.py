@@ -1,0 +1,129 @@
+"""Configuration: what the environment sets, what the defaults are, and what is never shown."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from messaging import create_app
+from messaging.config import ConfigError, database_url, settings_from_env
+
+SECRET = "s3cr3t-pa55word"
+
+
+def test_testing_flag_comes_from_config(database_url):
+    assert not create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": ""}).testing
+    assert create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": ""}
+    ).testing
+
+
+def test_defaults_without_any_variable():
+    settings = settings_from_env({})
+    assert settings["SQLALCHEMY_DATABASE_URI"] is None
+    assert settings["MAX_CONTENT_LENGTH"] == 65536
+    assert settings["LOG_LEVEL"] == "INFO"
+    assert settings["LOG_FILE"] == "logs/app.log"
+    assert settings["LOG_MAX_BYTES"] == 10 * 1024 * 1024
+    assert settings["LOG_BACKUP_COUNT"] == 10
+    assert settings["LOG_FORMAT"] == "text"
+
+
+def test_no_database_variables_means_sqlite_in_instance_folder(monkeypatch, tmp_path):
+    for name in ("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOG_FILE", "")
+    app = create_app()
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    assert url.get_backend_name() == "sqlite"
+    assert url.database.startswith(app.instance_path)
+
+
+def test_db_variables_build_a_mysql_url_with_utf8mb4():
+    url = database_url(
+        {
+            "DB_HOST": "db.internal",
+            "DB_PORT": "3307",
+            "DB_USER": "svc",
+            "DB_PASSWORD": "p@ss:w/rd",
+            "DB_NAME": "messages",
+        }
+    )
+    assert url.drivername == "mysql+pymysql"
+    assert (url.host, url.port, url.username, url.database) == (
+        "db.internal",
+        3307,
+        "svc",
+        "messages",
+    )
+    assert url.password == "p@ss:w/rd"
+    assert url.query["charset"] == "utf8mb4"
+
+
+def test_db_port_defaults_to_3306():
+    assert database_url({"DB_HOST": "db"}).port == 3306
+
+
+def test_database_url_wins_over_db_variables():
+    url = database_url({"DATABASE_URL": "sqlite:////tmp/x.db", "DB_HOST": "db"})
+    assert url.get_backend_name() == "sqlite"
+
+
+def test_database_url_for_mysql_gets_utf8mb4_unless_given():
+    assert database_url({"DATABASE_URL": "mysql+pymysql://u@h/d"}).query["charset"] == "utf8mb4"
+    given = database_url({"DATABASE_URL": "mysql+pymysql://u@h/d?charset=latin1"})
+    assert given.query["charset"] == "latin1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DB_PORT", "abc"), ("MAX_CONTENT_LENGTH", "lots"), ("LOG_MAX_BYTES", "-1")],
+)
+def test_bad_numbers_are_refused_with_the_variable_named(name, value):
+    environ = {"DB_HOST": "db", name: value}
+    with pytest.raises(ConfigError, match=name):
+        settings_from_env(environ)
+
+
+def test_environment_configures_the_app(monkeypatch, tmp_path, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "1000")
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    monkeypatch.setenv("LOG_FILE", str(tmp_path / "x.log"))
+    app = create_app()
+    assert app.config["MAX_CONTENT_LENGTH"] == 1000
+    assert app.config["LOG_LEVEL"] == "WARNING"
+    configured, given = make_url(app.config["SQLALCHEMY_DATABASE_URI"]), make_url(database_url)
+    assert (configured.drivername, configured.database) == (given.drivername, given.database)
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_FORMAT", "xml"), ("LOG_LEVEL", "LOUD")])
+def test_bad_log_settings_are_refused(name, value, database_url):
+    with pytest.raises(ValueError, match=name):
+        create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": "", name: value})
+
+
+def test_password_never_in_config_repr_or_logs(monkeypatch, tmp_path, caplog):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DB_HOST", "127.0.0.1")
+    monkeypatch.setenv("DB_PORT", "1")  # nothing listens: the request fails and is logged
+    monkeypatch.setenv("DB_USER", "svc")
+    monkeypatch.setenv("DB_PASSWORD", SECRET)
+    log_file = tmp_path / "app.log"
+    monkeypatch.setenv("LOG_FILE", str(log_file))
+    app = create_app()
+
+    with caplog.at_level(logging.DEBUG):
+        response = app.test_client().get("/v1/get/messages/1")
+
+    assert response.status_code == 503
+    assert SECRET not in repr(app.config)
+    assert SECRET not in str(app.config)
+    assert SECRET not in repr(app.config["SQLALCHEMY_DATABASE_URI"])
+    assert SECRET not in response.get_data(as_text=True)
+    assert SECRET not in caplog.text
+    assert SECRET not in log_file.read_text()
+    # the password is still what the driver is given
+    assert app.config["SQLALCHEMY_DATABASE_URI"].password == SECRET

@@ -1,0 +1,137 @@
+"""Log lines: format, request ids, one access line per request, masking, no message text."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from messaging import create_app
+from messaging.logs import mask_number
+
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<logger>[\w.]+) (?P<level>[A-Z]+)"
+    r" \[(?P<request_id>[^\]]+)\] (?P<message>.*)$"
+)
+SECRET_TEXT = "the launch code is 0000"
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+15551234567", "+1555****567"),
+        ("15551234567", "1555****567"),
+        ("+442079460958", "+4420*****958"),
+        ("5551234", "****234"),
+        ("55512345", "5****345"),
+        ("123456", "****56"),
+        ("123", "*23"),
+        ("+123456", "+****56"),
+    ],
+)
+def test_mask_number(number, masked):
+    assert mask_number(number) == masked
+
+
+def read_lines(log_file) -> list[str]:
+    return log_file.read_text().splitlines()
+
+
+def test_every_line_has_time_logger_level_request_id(client, log_file):
+    client.post(
+        "/v1/create",
+        json={"account_id": 1, "sender_number": "123456", "receiver_number": "654321"},
+    )
+    lines = read_lines(log_file)
+    assert lines
+    for line in lines:
+        assert TEXT_LINE.match(line), line
+
+
+def test_one_access_line_per_request_with_status_duration_and_id(client, log_file):
+    response = client.get("/v1/get/messages/77?limit=5", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    access = [
+        TEXT_LINE.match(line) for line in read_lines(log_file) if " messaging.access " in line
+    ]
+    assert len(access) == 1
+    assert access[0]["request_id"] == "abc-123"
+    assert re.fullmatch(r"GET /v1/get/messages/77 200 \d+\.\dms", access[0]["message"])
+
+
+def test_request_id_is_made_when_missing_or_invalid(client):
+    made = client.get("/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    for bad in ("has space", "x" * 129, "tab\tid"):
+        echoed = client.get("/health", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
+        assert echoed != bad
+        assert re.fullmatch(r"[0-9a-f]{32}", echoed)
+
+
+def test_numbers_masked_and_text_never_logged(client, log_file, caplog):
+    response = client.post(
+        "/v1/create",
+        json={
+            "account_id": 5,
+            "sender_number": "+15551234567",
+            "receiver_number": "+15557654321",
+            "message_text": SECRET_TEXT,
+        },
+    )
+    assert response.status_code == 200
+    client.get("/v1/search?sender_number=%2B15551234567")
+    client.post("/v1/create", json={"account_id": 5, "sender_number": "+15551234567", "x": 1})
+    logged = log_file.read_text() + caplog.text
+    assert "+1555****567" in logged
+    assert "15551234567" not in logged
+    assert "15557654321" not in logged
+    assert SECRET_TEXT not in logged
+
+
+def test_json_format_is_one_object_per_line(database_url, tmp_path):
+    log_file = tmp_path / "app.log"
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file), "LOG_FORMAT": "json"}
+    )
+    app.test_client().get("/health", headers={"X-Request-ID": "json-1"})
+    entries = [json.loads(line) for line in read_lines(log_file)]
+    access = [e for e in entries if e["logger"] == "messaging.access"]
+    assert len(access) == 1
+    assert access[0]["request_id"] == "json-1"
+    assert access[0]["method"] == "GET"
+    assert access[0]["path"] == "/health"
+    assert access[0]["status"] == 200
+    assert access[0]["duration_ms"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", access[0]["time"])
+
+
+def test_empty_log_file_setting_logs_to_console_only(database_url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": ""})
+    app.test_client().get("/health")
+    assert not any(tmp_path.rglob("*.log"))
+
+
+def test_file_rotates_by_size_keeping_backup_count(database_url, tmp_path):
+    log_file = tmp_path / "app.log"
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "LOG_FILE": str(log_file),
+            "LOG_MAX_BYTES": 1000,
+            "LOG_BACKUP_COUNT": 2,
+        }
+    )
+    client = app.test_client()
+    for n in range(60):
+        client.get("/health", headers={"X-Request-ID": f"rotation-{n}"})
+    files = sorted(tmp_path.glob("app.log*"))
+    assert [f.name for f in files if not f.name.endswith(".lock")] == [
+        "app.log",
+        "app.log.1",
+        "app.log.2",
+    ]
+    assert all(f.stat().st_size <= 1000 for f in files)
+    newest = read_lines(log_file)[-1]
+    assert "rotation-59" in newest

@@ -1,0 +1,62 @@
+"""The scrape endpoint: request metrics and the service's own counters."""
+
+from __future__ import annotations
+
+import re
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", line)
+        if not match or match[1] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
+        if all(found.get(key) == value for key, value in labels.items()):
+            total += float(match[3])
+    return total
+
+
+def scrape(client) -> str:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return response.get_data(as_text=True)
+
+
+def test_metrics_count_created_messages_and_requests(client, create):
+    before = scrape(client)
+    create()
+    create()
+    client.post("/v1/create", json={})
+    after = scrape(client)
+
+    created = "messaging_messages_created_total"
+    assert sample(after, created) - sample(before, created) == 2
+    requests = "flask_http_request_total"
+    assert (
+        sample(after, requests, method="POST", status="200")
+        - sample(before, requests, method="POST", status="200")
+        == 2
+    )
+    assert (
+        sample(after, requests, method="POST", status="422")
+        - sample(before, requests, method="POST", status="422")
+        == 1
+    )
+
+
+def test_latency_histogram_is_labelled_by_route_not_path(client):
+    client.get("/v1/get/messages/123")
+    client.get("/v1/get/messages/456")
+    text = scrape(client)
+    rule = "/v1/get/messages/<account_id>"
+    assert sample(text, "flask_http_request_duration_seconds_count", url_rule=rule) == 2
+    assert "/v1/get/messages/123" not in text
+
+
+def test_health_is_200_ok(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
