@@ -16,17 +16,10 @@ from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
 from messaging.logs import configure_logging, register_request_logging
 from messaging.metrics import init_metrics
+from messaging.openapi import API_SETTINGS, register_openapi_components, register_swagger_ui_assets
 from messaging.routes import health, messages, metrics
 
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
-
-API_SETTINGS = {
-    "API_TITLE": "messaging",
-    "API_VERSION": "1",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/",
-    "OPENAPI_JSON_PATH": "openapi.json",
-}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -64,6 +57,8 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIRECTORY))
     api.init_app(app)
+    register_openapi_components(api)
+    register_swagger_ui_assets(app)
     init_metrics(app)
     register_request_logging(app)
 

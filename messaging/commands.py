@@ -1,8 +1,11 @@
-"""Flask CLI commands: ``flask --app messaging init-db``."""
+"""Flask CLI commands: ``init-db`` (schema) and ``purge`` (retention)."""
 
 from __future__ import annotations
 
+import re
+import sys
 import time
+from datetime import timedelta
 
 import click
 import flask_migrate
@@ -11,9 +14,13 @@ from flask.cli import with_appcontext
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from messaging import store
 from messaging.extensions import db
+from messaging.schemas import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
 
 INIT_DB_WAIT_SECONDS = 60
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DURATION_PATTERN = re.compile(r"^\s*([0-9]{1,6})\s*([smhdw])\s*$")
 
 
 def wait_for_database(timeout: float) -> None:
@@ -52,5 +59,80 @@ def init_db_command(wait: float) -> None:
     click.echo("database schema is up to date")
 
 
+class Duration(click.ParamType):
+    """A span of time such as ``90d``, ``12h`` or ``2w`` (units s, m, h, d, w)."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        match = DURATION_PATTERN.match(str(value))
+        if not match or int(match[1]) == 0:
+            self.fail(f"{value!r} is not a duration like 90d, 12h, 30m or 2w", param, ctx)
+        return timedelta(**{DURATION_UNITS[match[2]]: int(match[1])})
+
+
+@click.command("purge")
+@click.option(
+    "--older-than",
+    "age",
+    type=Duration(),
+    required=True,
+    help="Delete messages created longer ago than this, e.g. 90d (units s, m, h, d, w).",
+)
+@click.option(
+    "--account-id",
+    type=click.IntRange(ACCOUNT_ID_MIN, ACCOUNT_ID_MAX),
+    help="Only this account's messages.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=store.PURGE_BATCH_SIZE,
+    show_default=True,
+    help="Messages deleted per transaction.",
+)
+@with_appcontext
+def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_size: int) -> None:
+    """Delete messages older than a retention period, a short transaction per batch."""
+    cutoff = store.utc_now() - age
+    scope = f" of account {account_id}" if account_id is not None else ""
+    what = f"messages{scope} created before {cutoff.isoformat(timespec='seconds')}Z"
+    total = store.count_messages_older_than(cutoff, account_id)
+    if dry_run:
+        click.echo(f"would delete {total:,} {what} (dry run, nothing deleted)")
+        return
+
+    started = time.monotonic()
+    deleted = batches = 0
+    batches_of_deletions = store.purge_messages_older_than(cutoff, account_id, batch_size)
+
+    def rate() -> str:
+        elapsed = time.monotonic() - started
+        per_second = deleted / elapsed if elapsed > 0 else 0.0
+        return f"{deleted:,}/{total:,} deleted, {per_second:,.0f}/s"
+
+    # A bar only for a person at a terminal: logs and cron mail get the summary alone.
+    if sys.stdout.isatty():
+        with click.progressbar(
+            length=max(total, 1), label="purging", item_show_func=lambda _: rate()
+        ) as bar:
+            for count in batches_of_deletions:
+                deleted += count
+                batches += 1
+                bar.update(count, deleted)
+    else:
+        for count in batches_of_deletions:
+            deleted += count
+            batches += 1
+    elapsed = time.monotonic() - started
+    click.echo(f"deleted {deleted:,} {what} in {batches:,} batches, {elapsed:.1f} s")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(init_db_command)
+    app.cli.add_command(purge_command)

@@ -9,14 +9,23 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messaging.extensions import db
+from messaging.schemas import IDEMPOTENCY_KEY_MAX_LENGTH
 
 PHONE_NUMBER_LENGTH = 16  # "+" and the 15 digits E.164 allows
 MESSAGE_ID_LENGTH = 36  # canonical UUID text
+REQUEST_HASH_LENGTH = 64  # SHA-256, hex
 
 # SQLite only auto-increments an INTEGER primary key; MySQL's DATETIME drops
 # fractions of a second unless asked for them.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Idempotency keys are compared byte for byte: the tables' case-insensitive
+# collation would make "abc" and "ABC" one key on MySQL and two on SQLite.
+IdempotencyKey = String(IDEMPOTENCY_KEY_MAX_LENGTH).with_variant(
+    mysql.VARCHAR(IDEMPOTENCY_KEY_MAX_LENGTH, charset="ascii", collation="ascii_bin"),
+    "mysql",
+    "mariadb",
+)
 
 MYSQL_TABLE_OPTIONS = {
     "mysql_engine": "InnoDB",
@@ -38,12 +47,25 @@ class Message(db.Model):
     message_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Naive, always UTC: MySQL DATETIME has no zone.
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    # Set when the client sent an Idempotency-Key: the key, and a hash of what it asked
+    # for, so a retry can be told from a different request reusing the key.
+    idempotency_key: Mapped[str | None] = mapped_column(IdempotencyKey, nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(CHAR(REQUEST_HASH_LENGTH), nullable=True)
 
     __table_args__ = (
         Index("uq_messages_message_id", "message_id", unique=True),
         Index("ix_messages_account_id_id", "account_id", "id"),
         Index("ix_messages_sender_number_id", "sender_number", "id"),
         Index("ix_messages_receiver_number_id", "receiver_number", "id"),
+        # Time filters in search, and retention purges.
+        Index("ix_messages_created_at", "created_at"),
+        # NULLs never collide in a unique index, so messages without a key are unaffected.
+        Index(
+            "uq_messages_account_id_idempotency_key",
+            "account_id",
+            "idempotency_key",
+            unique=True,
+        ),
         {"sqlite_autoincrement": True, **MYSQL_TABLE_OPTIONS},
     )
 

@@ -18,9 +18,17 @@ MESSAGE_TEXT_MAX_LENGTH = 1600
 SEARCH_VALUES_MAX = 100
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 PHONE_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
 PHONE_NUMBER_SEPARATORS = re.compile(r"[\s\-.()]")
+# For the OpenAPI document: the inputs normalisation accepts, spelt with only the
+# separators every regex dialect agrees on (a space, not all of Unicode's).
+PHONE_NUMBER_INPUT_PATTERN = r"^[ ().-]*(\+[ ().-]*)?([0-9][ ().-]*){3,15}$"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
+# In a query string an unencoded '+' arrives as a space: "10:00:00 01:00" meant "+01:00".
+QUERY_OFFSET_WITH_LOST_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(:?[0-9]{2})?)$")
 
 EXAMPLE_MESSAGE = {
     "message_id": "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6a",
@@ -29,6 +37,13 @@ EXAMPLE_MESSAGE = {
     "receiver_number": "+15557654321",
     "message_text": "See you at 6 👋",
     "created_at": "2026-11-25T14:37:38.123456+00:00",
+}
+
+EXAMPLE_CREATE = {
+    "account_id": 42,
+    "sender_number": "+1 (555) 123-4567",
+    "receiver_number": "+15557654321",
+    "message_text": "See you at 6 👋",
 }
 
 
@@ -59,6 +74,10 @@ def _reject_lone_surrogates(value: str) -> None:
 
 class PhoneNumber(fields.String):
     """A phone number, returned in its normalised form."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": PHONE_NUMBER_INPUT_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return normalize_phone_number(super()._deserialize(value, attr, data, **kwargs))
@@ -136,6 +155,31 @@ class Cursor(fields.String):
             raise self.make_error("cursor") from None
 
 
+class QueryDateTime(fields.DateTime):
+    """An ISO 8601 time from a query string, loaded as naive UTC like the stored times.
+
+    A time without an offset is UTC. One whose offset moves it outside the
+    years 1 to 9999 is invalid rather than an overflow.
+    """
+
+    default_error_messages = {"range": "Not a time between the years 1 and 9999 in UTC."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("format", "iso")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str):
+            value = QUERY_OFFSET_WITH_LOST_PLUS.sub(r"\1+\2", value.strip())
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise self.make_error("range") from None
+
+
 class UTCDateTime(fields.DateTime):
     """Stored times are naive UTC; clients get them with an explicit offset."""
 
@@ -191,12 +235,92 @@ class AccountPathSchema(ma.Schema):
 
 
 class SearchArgsSchema(PageArgsSchema):
-    """Filters: a message matches when it is in every list given."""
+    """Filters: a message matches when it is in every list given and the time range."""
 
-    message_id = CommaSeparated(MessageId(), metadata={"description": "Comma-separated ids."})
+    message_id = CommaSeparated(
+        MessageId(),
+        metadata={
+            "description": f"Comma-separated message ids, at most {SEARCH_VALUES_MAX}.",
+            "example": [EXAMPLE_MESSAGE["message_id"]],
+        },
+    )
+    account_id = CommaSeparated(
+        AccountId(),
+        metadata={
+            "description": f"Comma-separated account ids, at most {SEARCH_VALUES_MAX}.",
+            "example": [42, 43],
+        },
+    )
     sender_number = CommaSeparated(
-        QueryPhoneNumber(), metadata={"description": "Comma-separated sender numbers."}
+        QueryPhoneNumber(),
+        metadata={
+            "description": f"Comma-separated sender numbers, at most {SEARCH_VALUES_MAX};"
+            " normalised like stored numbers.",
+            "example": ["+15551234567"],
+        },
     )
     receiver_number = CommaSeparated(
-        QueryPhoneNumber(), metadata={"description": "Comma-separated receiver numbers."}
+        QueryPhoneNumber(),
+        metadata={
+            "description": f"Comma-separated receiver numbers, at most {SEARCH_VALUES_MAX};"
+            " normalised like stored numbers.",
+            "example": ["+15557654321"],
+        },
+    )
+    created_after = QueryDateTime(
+        metadata={
+            "description": "Only messages created at or after this time (ISO 8601; UTC"
+            " when no offset is given).",
+            "example": "2026-11-01T00:00:00Z",
+        }
+    )
+    created_before = QueryDateTime(
+        metadata={
+            "description": "Only messages created before this time (ISO 8601; UTC when"
+            " no offset is given).",
+            "example": "2026-12-01T00:00:00Z",
+        }
+    )
+
+
+class IdempotencyHeaderSchema(ma.Schema):
+    """The optional ``Idempotency-Key`` request header of a create."""
+
+    idempotency_key = fields.String(
+        data_key=IDEMPOTENCY_KEY_HEADER,
+        validate=validate.Regexp(
+            IDEMPOTENCY_KEY_PATTERN,
+            error=f"Give 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.",
+        ),
+        metadata={
+            "description": "Makes retries safe: a retry with the same key and body answers"
+            " with the message the first request stored, and stores nothing. Unique per"
+            f" account; 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.",
+            "example": "order-1234-reminder",
+        },
+    )
+
+
+class ProblemSchema(ma.Schema):
+    """An error, as RFC 9457 problem details (``application/problem+json``)."""
+
+    class Meta:
+        ordered = True
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Unprocessable Entity"})
+    status = fields.Integer(metadata={"example": 422})
+    detail = fields.String(
+        metadata={"example": "The request is not valid; see errors for each field."}
+    )
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": "Validation failures only: the messages for each bad field.",
+            "example": {"sender_number": ["Not a phone number."]},
+        },
+    )
+    request_id = fields.String(
+        metadata={"description": "Unexpected failures only: quote it when reporting one."}
     )

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, union_all
+from sqlalchemy import exc as sa_exc
 
 from messaging.extensions import db
 from messaging.models import Message
+
+# Rows removed per purge transaction: small enough that no lock is held for long.
+PURGE_BATCH_SIZE = 1000
+# A concurrent create with the same idempotency key can make an insert fail in
+# ways that are worth one more look (the winner's row appears, or a deadlock).
+IDEMPOTENT_CREATE_ATTEMPTS = 3
+MYSQL_DEADLOCK = 1213
+
+
+class IdempotencyKeyReusedError(Exception):
+    """The idempotency key was first used with a different request body."""
+
+
+class IdempotencyKeyConflictError(Exception):
+    """Another request with the same key got in the way and its outcome cannot be replayed."""
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome of a create: the message, and whether it was stored before."""
+
+    message: Message
+    replayed: bool
 
 
 def new_message_id() -> str:
@@ -28,22 +56,102 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def request_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 of the validated request: a retry that spells a number differently is the same."""
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def create_message(
-    account_id: int, sender_number: str, receiver_number: str, message_text: str | None
-) -> Message:
-    """Store a message and commit; the returned object is what was written."""
-    values = {
-        "message_id": new_message_id(),
+    account_id: int,
+    sender_number: str,
+    receiver_number: str,
+    message_text: str | None,
+    idempotency_key: str | None = None,
+) -> Created:
+    """Store a message and commit, or replay the one stored before under ``idempotency_key``.
+
+    Raises ``IdempotencyKeyReusedError`` when the key was used with another body,
+    ``IdempotencyKeyConflictError`` when a concurrent request with the key leaves
+    nothing to replay.
+    """
+    fields = {
         "account_id": account_id,
         "sender_number": sender_number,
         "receiver_number": receiver_number,
         "message_text": message_text,
-        "created_at": utc_now(),
     }
+    if idempotency_key is None:
+        return Created(_insert_message(fields), replayed=False)
+
+    fingerprint = request_hash(fields)
+    for _ in range(IDEMPOTENT_CREATE_ATTEMPTS):
+        stored = _find_by_idempotency_key(account_id, idempotency_key)
+        if stored is not None:
+            return Created(_replay(stored, fingerprint), replayed=True)
+        try:
+            message = _insert_message(
+                fields, idempotency_key=idempotency_key, request_hash=fingerprint
+            )
+        except sa_exc.IntegrityError:
+            # A concurrent request stored the key first: its row is there to replay.
+            db.session.rollback()
+            continue
+        except sa_exc.OperationalError as error:
+            # InnoDB may pick one of several inserts waiting on the same key as a deadlock
+            # victim; the others' outcome is then settled, so look again.
+            db.session.rollback()
+            if _mysql_error_code(error) != MYSQL_DEADLOCK:
+                raise
+            continue
+        return Created(message, replayed=False)
+    raise IdempotencyKeyConflictError(idempotency_key)
+
+
+def _insert_message(fields: dict[str, Any], **extra: Any) -> Message:
+    values = {"message_id": new_message_id(), **fields, "created_at": utc_now(), **extra}
     # A Core insert skips the unit of work: one statement, no reload after commit.
     result = db.session.execute(insert(Message).values(**values))
     db.session.commit()
     return Message(id=result.inserted_primary_key[0], **values)
+
+
+def _find_by_idempotency_key(account_id: int, key: str) -> Message | None:
+    # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
+    message = db.session.scalars(
+        select(Message).where(Message.account_id == account_id, Message.idempotency_key == key)
+    ).one_or_none()
+    db.session.commit()
+    return message
+
+
+def _replay(stored: Message, fingerprint: str) -> Message:
+    if stored.request_hash != fingerprint:
+        raise IdempotencyKeyReusedError(stored.idempotency_key)
+    return stored
+
+
+def _mysql_error_code(error: sa_exc.DBAPIError) -> int | None:
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def get_message(message_id: str, account_ids: Sequence[int] | None = None) -> Message | None:
+    """The message with this id, or None; ``account_ids`` confines the lookup."""
+    query = select(Message).where(Message.message_id == message_id)
+    if account_ids is not None:
+        query = query.where(Message.account_id.in_(account_ids))
+    return db.session.scalars(query).one_or_none()
+
+
+def delete_message(message_id: str, account_ids: Sequence[int] | None = None) -> bool:
+    """Delete the message for good; False when there was none (or it is not in ``account_ids``)."""
+    statement = delete(Message).where(Message.message_id == message_id)
+    if account_ids is not None:
+        statement = statement.where(Message.account_id.in_(account_ids))
+    deleted = db.session.execute(statement).rowcount
+    db.session.commit()
+    return deleted > 0
 
 
 def list_account_messages(
@@ -53,7 +161,15 @@ def list_account_messages(
     return search_messages(account_ids=[account_id], limit=limit, before=before)
 
 
-def search_messages(
+def search_messages(**filters: Any) -> Sequence[Message]:
+    """Messages in every list given (IN within a list, AND across lists), newest first.
+
+    Takes the arguments of ``search_statement``.
+    """
+    return db.session.scalars(search_statement(**filters)).all()
+
+
+def search_statement(
     *,
     limit: int,
     before: int | None = None,
@@ -61,17 +177,98 @@ def search_messages(
     account_ids: Sequence[int] | None = None,
     sender_numbers: Sequence[str] | None = None,
     receiver_numbers: Sequence[str] | None = None,
-) -> Sequence[Message]:
-    """Messages in every list given (IN within a list, AND across lists), newest first."""
-    query = select(Message).order_by(Message.id.desc()).limit(limit)
-    for column, values in (
-        (Message.message_id, message_ids),
-        (Message.account_id, account_ids),
-        (Message.sender_number, sender_numbers),
-        (Message.receiver_number, receiver_numbers),
-    ):
-        if values:
-            query = query.where(column.in_(values))
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> Select[tuple[Message]]:
+    """The query behind every list: newest first, ``limit`` rows below the ``before`` id.
+
+    ``col IN (a, b) ORDER BY id DESC LIMIT n`` cannot read the ``(col, id)``
+    index in order: the database fetches every row of every value and sorts
+    them, which for busy accounts or numbers means most of the table. So a list
+    with several values is split into one branch per value, each reading at most
+    ``limit`` rows backwards along ``(col, id)``, and only their ids are merged.
+    A single value, or message ids (unique, so few rows), need no split.
+    """
+    lists: dict[Any, list[Any]] = {
+        column: list(dict.fromkeys(values))  # duplicates would repeat rows across branches
+        for column, values in (
+            (Message.message_id, message_ids),
+            (Message.sender_number, sender_numbers),
+            (Message.receiver_number, receiver_numbers),
+            (Message.account_id, account_ids),
+        )
+        if values
+    }
+    conditions: list[ColumnElement[bool]] = []
     if before is not None:
-        query = query.where(Message.id < before)
-    return db.session.scalars(query).all()
+        conditions.append(Message.id < before)
+    if created_after is not None:
+        conditions.append(Message.created_at >= created_after)
+    if created_before is not None:
+        conditions.append(Message.created_at < created_before)
+
+    split = _column_to_split(lists)
+    if split is None:
+        filtered = [column.in_(values) for column, values in lists.items()]
+        return (
+            select(Message).where(*filtered, *conditions).order_by(Message.id.desc()).limit(limit)
+        )
+
+    others = [column.in_(values) for column, values in lists.items() if column is not split]
+    branches = [
+        select(Message.id)
+        .where(split == value, *others, *conditions)
+        .order_by(Message.id.desc())
+        .limit(limit)
+        .subquery()
+        for value in lists[split]
+    ]
+    # SQLite allows no ORDER BY/LIMIT inside a compound select: each branch is a subquery.
+    merged = union_all(*(select(branch.c.id) for branch in branches)).subquery()
+    newest = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit).subquery()
+    return select(Message).join(newest, Message.id == newest.c.id).order_by(Message.id.desc())
+
+
+def _column_to_split(lists: dict[Any, list[Any]]) -> Any | None:
+    """The filter column whose values become branches, or None when one query reads in order."""
+    if Message.message_id in lists:
+        return None
+    if not lists or any(len(values) == 1 for values in lists.values()):
+        return None
+    # Fewest values, fewest branches; on a tie the order of ``lists`` (numbers before accounts,
+    # numbers being the more selective) decides.
+    return min(lists, key=lambda column: len(lists[column]))
+
+
+def count_messages_older_than(cutoff: datetime, account_id: int | None = None) -> int:
+    """How many messages a purge with this cutoff would delete."""
+    query = select(func.count()).select_from(Message).where(Message.created_at < cutoff)
+    if account_id is not None:
+        query = query.where(Message.account_id == account_id)
+    count = db.session.scalar(query) or 0
+    db.session.commit()
+    return count
+
+
+def purge_messages_older_than(
+    cutoff: datetime, account_id: int | None = None, batch_size: int = PURGE_BATCH_SIZE
+) -> Iterator[int]:
+    """Delete messages created before ``cutoff``, one short transaction per batch.
+
+    Yields the number deleted by each batch, so a caller can report progress.
+    The oldest rows go first; within an account its ``(account_id, id)`` index
+    finds them, otherwise the ``created_at`` index does.
+    """
+    query = select(Message.id).where(Message.created_at < cutoff).limit(batch_size)
+    if account_id is None:
+        query = query.order_by(Message.created_at)
+    else:
+        query = query.where(Message.account_id == account_id).order_by(Message.id)
+    while True:
+        ids = db.session.scalars(query).all()
+        if not ids:
+            db.session.commit()
+            return
+        deleted = db.session.execute(delete(Message).where(Message.id.in_(ids))).rowcount
+        db.session.commit()
+        yield deleted

@@ -311,3 +311,178 @@ def test_create_rejects_oversized_body(client, app):
     assert response.status_code == 413
     assert response.content_type == "application/problem+json"
     assert client.get("/v1/search").get_json() == []
+
+
+# --- one message by id, deletion ------------------------------------------------------------
+
+
+def test_get_message_by_id(client, create):
+    made = create(account_id=3, message_text="by id")
+    response = client.get(f"/v1/messages/{made['message_id']}")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert response.get_json() == made
+
+
+def test_get_message_by_id_in_upper_case(client, create):
+    made = create()
+    response = client.get(f"/v1/messages/{made['message_id'].upper()}")
+    assert response.status_code == 200
+    assert response.get_json()["message_id"] == made["message_id"]
+
+
+@pytest.mark.parametrize(
+    "message_id", [str(uuid.uuid4()), "not-a-uuid", "12345", "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6"]
+)
+def test_get_message_unknown_or_malformed_is_404_problem(client, create, message_id):
+    create()
+    response = client.get(f"/v1/messages/{message_id}")
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["status"] == 404
+
+
+def test_delete_message(client, create):
+    kept = create(account_id=8, sender_number="111111", receiver_number="222222")
+    gone = create(account_id=8, sender_number="111111", receiver_number="222222")
+
+    response = client.delete(f"/v1/messages/{gone['message_id']}")
+
+    assert response.status_code == 204
+    assert response.data == b""
+    assert client.get(f"/v1/messages/{gone['message_id']}").status_code == 404
+    for url in (
+        "/v1/get/messages/8",
+        "/v1/search",
+        "/v1/search?sender_number=111111",
+        "/v1/search?receiver_number=222222",
+        "/v1/search?account_id=8",
+        f"/v1/search?message_id={gone['message_id']},{kept['message_id']}",
+    ):
+        assert [m["message_id"] for m in client.get(url).get_json()] == [kept["message_id"]], url
+
+
+def test_delete_message_twice_is_404(client, create):
+    made = create()
+    assert client.delete(f"/v1/messages/{made['message_id']}").status_code == 204
+    response = client.delete(f"/v1/messages/{made['message_id']}")
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("message_id", [str(uuid.uuid4()), "not-a-uuid"])
+def test_delete_unknown_message_is_404_and_deletes_nothing(client, create, message_id):
+    made = create()
+    assert client.delete(f"/v1/messages/{message_id}").status_code == 404
+    assert [m["message_id"] for m in client.get("/v1/search").get_json()] == [made["message_id"]]
+
+
+# --- search by account and time ---------------------------------------------------------------
+
+
+def test_search_by_account_ids(client, create):
+    a = create(account_id=11)
+    b = create(account_id=12)
+    create(account_id=13)
+    c = create(account_id=11, sender_number="444444")
+
+    def ids(query):
+        response = client.get(f"/v1/search?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [m["message_id"] for m in response.get_json()]
+
+    assert ids("account_id=11,12") == [c["message_id"], b["message_id"], a["message_id"]]
+    assert ids("account_id=11&account_id=12") == ids("account_id=11,12")
+    assert ids("account_id=11,12&sender_number=444444") == [c["message_id"]]
+    assert ids("account_id=14") == []
+
+
+@pytest.mark.parametrize("value", ["0", "abc", str(2**63), "1.5", "11,x"])
+def test_search_rejects_bad_account_id(client, value):
+    response = client.get(f"/v1/search?account_id={value}")
+    assert response.status_code == 422
+    assert "account_id" in response.get_json()["errors"]
+
+
+@pytest.fixture
+def dated(app, create):
+    """Create a message and set its creation time (naive UTC), as if made back then."""
+    from sqlalchemy import update
+
+    from messaging.extensions import db
+    from messaging.models import Message
+
+    def dated(created_at, **fields):
+        made = create(**fields)
+        with app.app_context():
+            db.session.execute(
+                update(Message)
+                .where(Message.message_id == made["message_id"])
+                .values(created_at=created_at)
+            )
+            db.session.commit()
+        return made["message_id"]
+
+    return dated
+
+
+def test_search_by_creation_time(client, dated):
+    t = datetime(2026, 3, 1, 12, 0, 0)
+    early = dated(t - timedelta(microseconds=1))
+    at = dated(t)
+    middle = dated(t + timedelta(hours=1))
+    end = dated(t + timedelta(hours=2))
+
+    def ids(query):
+        response = client.get(f"/v1/search?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [m["message_id"] for m in response.get_json()]
+
+    # after is inclusive, before exclusive
+    assert ids("created_after=2026-03-01T12:00:00") == [end, middle, at]
+    assert ids("created_before=2026-03-01T12:00:00") == [early]
+    assert ids("created_after=2026-03-01T12:00:00&created_before=2026-03-01T14:00:00") == [
+        middle,
+        at,
+    ]
+    # naive is UTC; an offset is honoured, given encoded or as the space a bare '+' becomes
+    assert ids("created_after=2026-03-01T12:00:00Z") == [end, middle, at]
+    assert ids("created_after=2026-03-01T13:00:00%2B01:00") == [end, middle, at]
+    assert ids("created_after=2026-03-01T13:00:00+01:00") == [end, middle, at]
+    assert ids("created_before=2026-03-01T07:00:00-05:00") == [early]
+    assert ids("created_after=2026-03-01T11:59:59.999999") == [end, middle, at, early]
+    # combined with lists, and a range that holds nothing
+    assert ids(f"created_after=2026-03-01T12:00:00&message_id={early},{end}") == [end]
+    assert ids("created_after=2026-03-02&created_before=2026-03-01") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_after=yesterday",
+        "created_after=2026-13-01",
+        "created_before=2026-03-01T25:00:00",
+        "created_before=",
+        "created_after=9999-12-31T23:59:59-01:00",
+        "created_before=0001-01-01T00:00:00%2B01:00",
+    ],
+)
+def test_search_rejects_bad_time(client, query):
+    response = client.get(f"/v1/search?{query}")
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert set(response.get_json()["errors"]) == {query.split("=")[0]}
+
+
+def test_search_by_time_pages_through_link_headers(client, dated):
+    start = datetime(2026, 5, 1)
+    made = [dated(start + timedelta(minutes=n), account_id=1 + n % 3) for n in range(25)]
+    url = "/v1/search?account_id=1,2,3&created_after=2026-05-01T00:05:00&limit=4"
+    seen = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        seen += [m["message_id"] for m in response.get_json()]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert seen == made[5:][::-1]

@@ -1,12 +1,14 @@
-"""The message routes of the seed contract."""
+"""The message routes: the seed contract, lookup by id, deletion and idempotent create."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask import Response
+from flask_smorest import Blueprint, abort
 
 from messaging import store
 from messaging.arguments import parser
@@ -15,7 +17,10 @@ from messaging.metrics import service_metrics
 from messaging.models import Message
 from messaging.pagination import keyset_page
 from messaging.schemas import (
+    EXAMPLE_CREATE,
+    EXAMPLE_MESSAGE,
     AccountPathSchema,
+    IdempotencyHeaderSchema,
     MessageCreateSchema,
     MessageSchema,
     PageArgsSchema,
@@ -29,13 +34,44 @@ log = logging.getLogger(__name__)
 
 Page = tuple[Sequence[Message], dict[str, str]]
 
+IDEMPOTENT_REPLAYED_HEADER = "Idempotent-Replayed"
+LIST_HEADERS = {"Link": "Link"}
+
 
 @blp.post("/create")
-@blp.arguments(MessageCreateSchema)
-@blp.response(200, MessageSchema)
-def create_message(payload: dict[str, Any]) -> Message:
-    """Store a message; the response holds its new ``message_id``."""
-    message = store.create_message(**payload)
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.arguments(MessageCreateSchema, example=EXAMPLE_CREATE)
+@blp.arguments(IdempotencyHeaderSchema, location="headers")
+@blp.response(
+    200,
+    MessageSchema,
+    example=EXAMPLE_MESSAGE,
+    headers={IDEMPOTENT_REPLAYED_HEADER: IDEMPOTENT_REPLAYED_HEADER},
+)
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+@blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
+def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
+    """Store a message; the response holds its new ``message_id``.
+
+    With an ``Idempotency-Key`` header, a retry of the same request answers with
+    the message the first one stored (and ``Idempotent-Replayed: true``) instead
+    of storing another; the same key with a different body is a 422.
+    """
+    key = headers.get("idempotency_key")
+    try:
+        created = store.create_message(**payload, idempotency_key=key)
+    except store.IdempotencyKeyReusedError:
+        abort(
+            422,
+            message="This Idempotency-Key was used with a different request body.",
+            messages={"headers": {"Idempotency-Key": ["Already used with a different body."]}},
+        )
+    except store.IdempotencyKeyConflictError:
+        abort(409, message="A concurrent request with this Idempotency-Key is in the way; retry.")
+    message = created.message
+    if created.replayed:
+        return message, {IDEMPOTENT_REPLAYED_HEADER: "true"}
     service_metrics().messages_created.inc()
     log.info(
         "message %s created for account %s from %s to %s",
@@ -48,9 +84,10 @@ def create_message(payload: dict[str, Any]) -> Message:
 
 
 @blp.get("/get/messages/<account_id>")
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @blp.arguments(AccountPathSchema, location="path", as_kwargs=True)
 @blp.arguments(PageArgsSchema, location="query")
-@blp.response(200, MessageSchema(many=True))
+@blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
     """One account's messages, newest first, a page at a time."""
     return keyset_page(
@@ -61,18 +98,50 @@ def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
 
 
 @blp.get("/search")
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @blp.arguments(SearchArgsSchema, location="query")
-@blp.response(200, MessageSchema(many=True))
+@blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def search_messages(args: dict[str, Any]) -> Page:
-    """Messages matching every list given (IN within a list, AND across lists), newest first."""
+    """Messages matching every list given (IN within a list, AND across lists), newest first.
+
+    ``created_after`` (inclusive) and ``created_before`` (exclusive) narrow the time.
+    """
     return keyset_page(
         lambda limit, before: store.search_messages(
             limit=limit,
             before=before,
             message_ids=args.get("message_id"),
+            account_ids=args.get("account_id"),
             sender_numbers=args.get("sender_number"),
             receiver_numbers=args.get("receiver_number"),
+            created_after=args.get("created_after"),
+            created_before=args.get("created_before"),
         ),
         args["limit"],
         args.get("cursor"),
     )
+
+
+@blp.get("/messages/<uuid:message_id>")
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.response(200, MessageSchema, example=EXAMPLE_MESSAGE)
+@blp.alt_response(404, response="NOT_FOUND")
+def get_message(message_id: uuid.UUID) -> Message:
+    """One message by its id; 404 when there is none (or the id is no UUID)."""
+    return store.get_message(str(message_id)) or abort(404, message=no_such_message(message_id))
+
+
+@blp.delete("/messages/<uuid:message_id>")
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.response(204)
+@blp.alt_response(404, response="NOT_FOUND")
+def delete_message(message_id: uuid.UUID) -> Response:
+    """Delete a message for good: it leaves every list and search."""
+    if not store.delete_message(str(message_id)):
+        abort(404, message=no_such_message(message_id))
+    log.info("message %s deleted", message_id)
+    return Response(status=204)
+
+
+def no_such_message(message_id: uuid.UUID) -> str:
+    return f"There is no message {message_id}."

@@ -1,0 +1,152 @@
+"""Flask CLI commands: ``purge`` deletes messages past their retention period, in batches."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert
+from sqlalchemy import select as sql_select
+
+from messaging import store
+from messaging.extensions import db
+from messaging.models import Message
+
+
+@pytest.fixture
+def insert_messages(app):
+    """Insert ``count`` messages of one account, each ``age`` old (oldest first), directly."""
+
+    def insert_messages(count, age, account_id=1):
+        now = store.utc_now()
+        rows = [
+            {
+                "message_id": str(uuid.uuid4()),
+                "account_id": account_id,
+                "sender_number": "+15551230001",
+                "receiver_number": "+15559870001",
+                "message_text": None,
+                "created_at": now - age - timedelta(seconds=count - n),
+            }
+            for n in range(count)
+        ]
+        with app.app_context():
+            db.session.execute(insert(Message), rows)
+            db.session.commit()
+        return [row["message_id"] for row in rows]
+
+    return insert_messages
+
+
+def remaining(app, account_id=None):
+    with app.app_context():
+        query = sql_select(Message.message_id)
+        if account_id is not None:
+            query = query.where(Message.account_id == account_id)
+        return set(db.session.scalars(query))
+
+
+def test_purge_deletes_exactly_the_messages_older_than_the_cutoff(app, runner, insert_messages):
+    batches = store.PURGE_BATCH_SIZE
+    old = insert_messages(2 * batches + 500, timedelta(days=90, minutes=1))
+    young = insert_messages(30, timedelta(days=89, hours=23, minutes=59))
+
+    result = runner.invoke(args=["purge", "--older-than", "90d"])
+
+    assert result.exit_code == 0, result.output
+    assert remaining(app) == set(young)
+    assert f"deleted {len(old):,} messages created before" in result.output
+    assert "in 3 batches" in result.output
+    # not a terminal: the summary line and no progress bar
+    assert result.output.count("\n") == 1
+
+
+def test_purge_of_one_account_leaves_the_others(app, runner, insert_messages):
+    mine = insert_messages(40, timedelta(days=10), account_id=7)
+    kept = insert_messages(40, timedelta(days=10), account_id=8)
+    recent = insert_messages(5, timedelta(hours=1), account_id=7)
+
+    result = runner.invoke(
+        args=["purge", "--older-than", "1w", "--account-id", "7", "--batch-size", "15"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert remaining(app, 7) == set(recent)
+    assert remaining(app, 8) == set(kept)
+    assert f"deleted {len(mine)} messages of account 7" in result.output
+    assert "in 3 batches" in result.output
+
+
+def test_purge_dry_run_counts_and_deletes_nothing(app, runner, insert_messages):
+    made = insert_messages(25, timedelta(hours=3)) + insert_messages(5, timedelta(minutes=1))
+
+    result = runner.invoke(args=["purge", "--older-than", "2h", "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "would delete 25 messages" in result.output
+    assert remaining(app) == set(made)
+
+
+def test_purge_with_nothing_to_delete(app, runner, insert_messages):
+    made = insert_messages(3, timedelta(days=1))
+    result = runner.invoke(args=["purge", "--older-than", "90d"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 0 messages" in result.output
+    assert remaining(app) == set(made)
+
+
+@pytest.mark.parametrize("value", ["90", "d", "0d", "-5d", "1y", "ninety days", "1.5d"])
+def test_purge_rejects_bad_duration(app, runner, insert_messages, value):
+    made = insert_messages(3, timedelta(days=400))
+    result = runner.invoke(args=["purge", "--older-than", value])
+    assert result.exit_code == 2
+    assert "--older-than" in result.output
+    assert remaining(app) == set(made)
+
+
+def test_purge_requires_older_than(runner):
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 2
+    assert "--older-than" in result.output
+
+
+def test_purge_shows_progress_with_rate_on_a_terminal(app, database_url, insert_messages):
+    insert_messages(1200, timedelta(days=2))
+    leader, follower = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_FILE": "", "COLUMNS": "120"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "messaging", "purge", "--older-than", "1d"],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the other end closed: the command finished
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    process.stderr.close()
+    text = output.decode()
+    assert "purging" in text
+    assert "1,200/1,200 deleted" in text
+    assert "/s" in text
+    assert "deleted 1,200 messages" in text
+    with app.app_context():
+        assert db.session.scalar(sql_select(func.count()).select_from(Message)) == 0
