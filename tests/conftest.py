@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from messaging import create_app
 from messaging.extensions import db
 from messaging.models import Message
-from tests.servers import RunningServer, running_server
+from tests.servers import RunningServer, free_port, running_server
 from tests.tcp_proxy import TcpProxy
 
 BACKENDS = ("sqlite", "mariadb")
@@ -157,3 +157,10 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 
         started: list[Path] = []
         yield start
+
+
+@pytest.fixture
+def unreachable_app(log_file: Path) -> Flask:
+    """The application configured for a MySQL server whose port refuses connections."""
+    url = f"mysql+pymysql://messaging@127.0.0.1:{free_port()}/messaging"
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": str(log_file)})
