@@ -1,9 +1,8 @@
 """gunicorn settings: the one place the server is configured.
 
 Read by the master before it forks any worker. Everything here comes from the
-environment (``PORT``, ``WEB_CONCURRENCY``, ``GUNICORN_THREADS``,
-``PROMETHEUS_MULTIPROC_DIR``), so the same file serves ``make run``, the
-container and the tests.
+environment (``PORT``, ``WEB_CONCURRENCY``, ``PROMETHEUS_MULTIPROC_DIR``), so the
+same file serves ``make run``, the container and the tests.
 """
 
 from __future__ import annotations
@@ -29,14 +28,15 @@ metrics_directory = Path(os.environ[MULTIPROC_DIR_VARIABLE])
 bind = f"0.0.0.0:{os.environ.get('PORT') or '8080'}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 
-# Measured on 2 cores against MariaDB, 4 workers, 16 keep-alive clients doing
-# creates and page reads (see README, "Scaling workers"):
-#   sync:              MEASURE_SYNC requests/s
-#   gthread 4 threads: MEASURE_GTHREAD requests/s
-# gthread also keeps idle keep-alive connections from pinning a worker, and a
-# slow client holds one thread, not a whole process.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# Worker class by measurement (2 cores shared with the load generator, MariaDB,
+# 4 workers, 16 clients alternating creates and 20-row page reads, 10 s runs,
+# two rounds each):
+#                        new connection per request   keep-alive clients
+#   sync                 708, 678 requests/s          796, 829 requests/s
+#   gthread, 4 threads   409, 470 requests/s          632, 378 requests/s
+# A request here is short and mostly Python work, so threads only add GIL
+# contention. Put a buffering proxy (or a load balancer) in front for slow clients.
+worker_class = "sync"
 
 # A worker silent for this long is killed and replaced. The database timeouts
 # (connect 2 s, read/write 10 s) are well inside it, so a stalled database
@@ -44,7 +44,6 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 timeout = 30
 # SIGTERM: stop accepting, let requests in flight finish for up to this long.
 graceful_timeout = 20
-keepalive = 5
 # Each worker builds the application, and so its own database pool, after the
 # fork: no connection is ever shared between processes.
 preload_app = False
