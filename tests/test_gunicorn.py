@@ -8,6 +8,7 @@ and every acknowledged message readable through the API.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -31,6 +32,38 @@ ACCESS_LINE = re.compile(
     r"^\S+ messaging\.access INFO \[(?P<request_id>[\x21-\x7e]+)\]"
     r" (?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<duration>\d+\.\d)ms$"
 )
+
+
+JSON_MEMBERS = {"time", "logger", "level", "request_id", "message"}
+
+
+def parse_log(lines: list[str], log_format: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Lines that are not well-formed, and the fields of every access line."""
+    malformed: list[str] = []
+    access: list[dict[str, str]] = []
+    for line in lines:
+        if log_format == "text":
+            if not TEXT_LINE.match(line):
+                malformed.append(line)
+            elif match := ACCESS_LINE.match(line):
+                access.append(match.groupdict())
+            elif "/v1/" in line:
+                malformed.append(line)  # only access lines may name a path
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            malformed.append(line)
+            continue
+        if not isinstance(entry, dict) or not entry.keys() >= JSON_MEMBERS:
+            malformed.append(line)
+        elif entry["logger"] == "messaging.access":
+            access.append(
+                {key: str(entry[key]) for key in ("request_id", "method", "path", "status")}
+            )
+        elif "/v1/" in line:
+            malformed.append(line)
+    return malformed, access
 
 
 def metric_sum(exposition: str, sample_name: str, **labels: str) -> float:
@@ -74,8 +107,9 @@ def create_body(number: int, account_id: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
-    start_server, mariadb_database, tmp_path
+    start_server, mariadb_database, tmp_path, log_format
 ):
     creates = 300
     metrics_directory = tmp_path / "metrics"
@@ -86,6 +120,7 @@ def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
         PROMETHEUS_MULTIPROC_DIR=str(metrics_directory),
         LOG_MAX_BYTES="20000",
         LOG_BACKUP_COUNT="50",
+        LOG_FORMAT=log_format,
     )
     assert len(server.wait_for_workers(WORKERS)) == WORKERS
 
@@ -122,17 +157,14 @@ def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
     files = log_files(server)
     assert len(files) >= 2, "LOG_MAX_BYTES=20000 should have rotated the log at least once"
     lines = [line for path in files for line in path.read_text().splitlines()]
-    malformed = [line for line in lines if not TEXT_LINE.match(line)]
+    malformed, access = parse_log(lines, log_format)
     assert malformed == []
-    access = [m.groupdict() for line in lines if (m := ACCESS_LINE.match(line))]
     create_lines = [entry for entry in access if entry["path"] == "/v1/create"]
     assert len(create_lines) == creates
     assert sorted(entry["request_id"] for entry in create_lines) == sorted(
         f"load-{number}" for number in range(creates)
     )
     assert {(entry["method"], entry["status"]) for entry in create_lines} == {("POST", "200")}
-    # Only access lines name the path.
-    assert [line for line in lines if "/v1/create" in line and not ACCESS_LINE.match(line)] == []
 
 
 def test_sixteen_clients_create_400_messages_and_all_come_back_through_link_pages(
