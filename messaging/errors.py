@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from messaging.logs import current_request_id
+from messaging.metrics import service_metrics
 
 PROBLEM_MIMETYPE = "application/problem+json"
 DATABASE_RETRY_AFTER_SECONDS = 2
@@ -82,6 +83,7 @@ def handle_database_unavailable(error: Exception) -> Response:
     # Only the driver's error class and code: the full text would quote the SQL parameters.
     cause = getattr(error, "orig", None) or error
     log.warning("database unavailable: %s %s", type(cause).__name__, cause.args[:1])
+    service_metrics().database_errors.inc()
     return problem(
         503,
         "The database cannot be reached right now; retry shortly.",

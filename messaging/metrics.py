@@ -31,6 +31,7 @@ disable_created_metrics()
 class ServiceMetrics:
     registry: CollectorRegistry
     messages_created: Counter
+    database_errors: Counter
 
     def exposition(self) -> bytes:
         """The text a scrape gets: all workers' values when several processes share them."""
@@ -49,6 +50,11 @@ def init_metrics(app: Flask) -> ServiceMetrics:
         messages_created=Counter(
             "messaging_messages_created",
             "Messages stored since the service started.",
+            registry=registry,
+        ),
+        database_errors=Counter(
+            "messaging_database_errors",
+            "Requests and readiness checks that found the database unreachable.",
             registry=registry,
         ),
     )

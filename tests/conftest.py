@@ -7,7 +7,8 @@ skipped locally, and fails under CI, where skipping it would hide half the suite
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import flask_migrate
@@ -15,10 +16,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import delete, text
+from sqlalchemy.engine import make_url
 
 from messaging import create_app
 from messaging.extensions import db
 from messaging.models import Message
+from tests.servers import RunningServer, free_port, running_server
+from tests.tcp_proxy import TcpProxy
 
 BACKENDS = ("sqlite", "mariadb")
 
@@ -95,3 +99,68 @@ def create(client: FlaskClient):
         return response.get_json()
 
     return create
+
+
+def empty_tables(url: str) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": ""})
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_mariadb_url() -> str:
+    url = mariadb_url()
+    reset_schema(url)
+    return url
+
+
+@pytest.fixture
+def mariadb_database(migrated_mariadb_url: str) -> str:
+    """URL of the MariaDB test database, migrated and empty, for servers started by a test."""
+    empty_tables(migrated_mariadb_url)
+    return migrated_mariadb_url
+
+
+@pytest.fixture
+def database_proxy(mariadb_database: str) -> Iterator[TcpProxy]:
+    """A proxy in front of MariaDB that the test can cut and restore."""
+    url = make_url(mariadb_database)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxied_database_url(mariadb_database: str, database_proxy: TcpProxy) -> str:
+    """The MariaDB test database, reached through ``database_proxy``."""
+    url = make_url(mariadb_database).set(host="127.0.0.1", port=database_proxy.port)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """``start_server(DATABASE_URL=..., WEB_CONCURRENCY="4")`` runs gunicorn as operators do.
+
+    Keyword arguments become the server's environment (on top of a free ``PORT``,
+    a log file and a metrics directory under the test's ``tmp_path``); an optional
+    ``command`` replaces the gunicorn command line. Every server is stopped at
+    the end of the test, pass or fail.
+    """
+    with ExitStack() as servers:
+
+        def start(command: tuple[str, ...] | None = None, **settings: str) -> RunningServer:
+            workdir = tmp_path / f"server-{len(started)}"
+            started.append(workdir)
+            return servers.enter_context(running_server(workdir, settings, command))
+
+        started: list[Path] = []
+        yield start
+
+
+@pytest.fixture
+def unreachable_app(log_file: Path) -> Flask:
+    """The application configured for a MySQL server whose port refuses connections."""
+    url = f"mysql+pymysql://messaging@127.0.0.1:{free_port()}/messaging"
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": str(log_file)})

@@ -1,8 +1,12 @@
-"""Liveness: answers while the process serves, without touching the database."""
+"""Liveness (no database call) and readiness (the database answers, quickly)."""
 
 from __future__ import annotations
 
+from flask import Response, jsonify
 from flask_smorest import Blueprint
+
+from messaging.errors import DATABASE_RETRY_AFTER_SECONDS
+from messaging.readiness import database_is_reachable
 
 blp = Blueprint("health", __name__, description="Is the service up?")
 
@@ -11,3 +15,18 @@ blp = Blueprint("health", __name__, description="Is the service up?")
 def health() -> dict[str, str]:
     """Liveness: 200 while the process serves; no database call."""
     return {"status": "ok"}
+
+
+@blp.get("/health/ready")
+def ready() -> Response:
+    """Readiness: 200 when the database answers a trivial query within about 2 s, else 503."""
+    if database_is_reachable():
+        return jsonify(status="ok", database="ok")
+    response = jsonify(
+        status="unavailable",
+        database="unreachable",
+        detail="The database cannot be reached right now; retry shortly.",
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response

@@ -1,0 +1,37 @@
+# messaging: gunicorn serving the Flask app on port 8080 as the unprivileged user "app".
+# Build: docker build -t messaging .    Run: see README, "Operations".
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8080 \
+    LOG_FILE=/app/logs/app.log
+
+WORKDIR /app
+
+# Dependencies first, in their own layer, so a code change does not reinstall them.
+# Every pinned package ships a wheel (PyMySQL is pure Python): no compiler needed.
+COPY requirements.txt .
+RUN pip install --no-cache-dir --only-binary=:all: -r requirements.txt
+
+COPY wsgi.py gunicorn.conf.py ./
+COPY messaging ./messaging
+COPY migrations ./migrations
+
+# The user "app", by number: a runtime that checks for non-root cannot resolve names.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /app/logs /app/instance \
+    && chown app:app /app/logs /app/instance
+USER 10001:10001
+
+EXPOSE 8080
+VOLUME ["/app/logs"]
+
+# Slim images have no curl; the standard library can ask /health.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
+
+# Exec form: gunicorn is PID 1 and gets SIGTERM for a graceful shutdown.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]

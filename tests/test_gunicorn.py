@@ -1,0 +1,198 @@
+"""gunicorn.conf.py under load: 4 workers against MariaDB, as the service runs in production.
+
+Each test starts real gunicorn (``start_server``) and sends requests from
+concurrent clients, then checks what an operator sees: metric sums over all
+workers, one well-formed access line per request across rotated log files,
+and every acknowledged message readable through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 4
+CLIENTS = 16
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [\w.]+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)"
+    r" \[[\x21-\x7e]{1,128}\] \S.*$"
+)
+ACCESS_LINE = re.compile(
+    r"^\S+ messaging\.access INFO \[(?P<request_id>[\x21-\x7e]+)\]"
+    r" (?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<duration>\d+\.\d)ms$"
+)
+
+
+JSON_MEMBERS = {"time", "logger", "level", "request_id", "message"}
+
+
+def parse_log(lines: list[str], log_format: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Lines that are not well-formed, and the fields of every access line."""
+    malformed: list[str] = []
+    access: list[dict[str, str]] = []
+    for line in lines:
+        if log_format == "text":
+            if not TEXT_LINE.match(line):
+                malformed.append(line)
+            elif match := ACCESS_LINE.match(line):
+                access.append(match.groupdict())
+            elif "/v1/" in line:
+                malformed.append(line)  # only access lines may name a path
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            malformed.append(line)
+            continue
+        if not isinstance(entry, dict) or not entry.keys() >= JSON_MEMBERS:
+            malformed.append(line)
+        elif entry["logger"] == "messaging.access":
+            access.append(
+                {key: str(entry[key]) for key in ("request_id", "method", "path", "status")}
+            )
+        elif "/v1/" in line:
+            malformed.append(line)
+    return malformed, access
+
+
+def metric_sum(exposition: str, sample_name: str, **labels: str) -> float:
+    """Sum of every sample called ``sample_name`` whose labels include ``labels``."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == sample_name and labels.items() <= sample.labels.items()
+    )
+
+
+def log_files(server: RunningServer) -> list[Path]:
+    """The live log file and its rotated copies, oldest first."""
+    live = Path(server.env["LOG_FILE"])
+    rotated = sorted(live.parent.glob(live.name + ".[0-9]*"), key=lambda p: -int(p.suffix[1:]))
+    return [*rotated, live]
+
+
+def write_stale_metrics(directory: Path) -> None:
+    """What a previous run leaves behind: a worker's counter file with 1000 creates."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = (
+        "from prometheus_client import Counter\n"
+        "Counter('messaging_messages_created', 'stale').inc(1000)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        check=True,
+    )
+    assert list(directory.glob("*.db"))
+
+
+def create_body(number: int, account_id: int) -> dict[str, object]:
+    return {
+        "account_id": account_id,
+        "sender_number": f"+1555{number:07d}",
+        "receiver_number": "+15559870000",
+        "message_text": f"load {number}",
+    }
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
+    start_server, mariadb_database, tmp_path, log_format
+):
+    creates = 300
+    metrics_directory = tmp_path / "metrics"
+    write_stale_metrics(metrics_directory)
+    server = start_server(
+        DATABASE_URL=mariadb_database,
+        WEB_CONCURRENCY=str(WORKERS),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_directory),
+        LOG_MAX_BYTES="20000",
+        LOG_BACKUP_COUNT="50",
+        LOG_FORMAT=log_format,
+    )
+    assert len(server.wait_for_workers(WORKERS)) == WORKERS
+
+    def create(number: int) -> tuple[int, str]:
+        response = server.post(
+            "/v1/create",
+            create_body(number, account_id=1),
+            headers={"X-Request-ID": f"load-{number}"},
+        )
+        return response.status, response.headers["X-Request-ID"]
+
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        results = list(clients.map(create, range(creates)))
+    assert results == [(200, f"load-{number}") for number in range(creates)]
+
+    exposition = server.get("/metrics").body.decode()
+    assert metric_sum(exposition, "messaging_messages_created_total") == creates
+    assert metric_sum(exposition, "flask_http_request_total", method="POST") == creates
+    assert (
+        metric_sum(exposition, "flask_http_request_total", method="POST", status="200") == creates
+    )
+    assert (
+        metric_sum(
+            exposition,
+            "flask_http_request_duration_seconds_count",
+            method="POST",
+            url_rule="/v1/create",
+            status="200",
+        )
+        == creates
+    )
+    assert metric_sum(exposition, "messaging_database_errors_total") == 0
+
+    files = log_files(server)
+    assert len(files) >= 2, "LOG_MAX_BYTES=20000 should have rotated the log at least once"
+    lines = [line for path in files for line in path.read_text().splitlines()]
+    malformed, access = parse_log(lines, log_format)
+    assert malformed == []
+    create_lines = [entry for entry in access if entry["path"] == "/v1/create"]
+    assert len(create_lines) == creates
+    assert sorted(entry["request_id"] for entry in create_lines) == sorted(
+        f"load-{number}" for number in range(creates)
+    )
+    assert {(entry["method"], entry["status"]) for entry in create_lines} == {("POST", "200")}
+
+
+def test_sixteen_clients_create_400_messages_and_all_come_back_through_link_pages(
+    start_server, mariadb_database
+):
+    creates = 400
+    account_id = 4242
+    server = start_server(DATABASE_URL=mariadb_database, WEB_CONCURRENCY=str(WORKERS))
+
+    def create(number: int) -> tuple[int, str]:
+        response = server.post("/v1/create", create_body(number, account_id))
+        return response.status, response.json()["message_id"]
+
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        results = list(clients.map(create, range(creates)))
+    assert {status for status, _ in results} == {200}
+    created_ids = {message_id for _, message_id in results}
+    assert len(created_ids) == creates
+
+    listed: list[str] = []
+    pages = 0
+    url: str | None = server.url(f"/v1/get/messages/{account_id}?limit=50")
+    while url:
+        response = server.get(url.removeprefix(server.base_url))
+        assert response.status == 200
+        listed.extend(message["message_id"] for message in response.json())
+        pages += 1
+        url = response.next_link()
+    assert pages == creates // 50
+    assert len(listed) == len(set(listed)) == creates
+    assert set(listed) == created_ids

@@ -1,0 +1,47 @@
+"""Liveness needs no database; readiness answers within about 2 s whatever the database does."""
+
+from __future__ import annotations
+
+import time
+
+from messaging import create_app
+from tests.tcp_proxy import TcpProxy
+
+READY_DEADLINE_SECONDS = 2.5
+
+
+def assert_not_ready(response) -> None:
+    assert response.status_code == 503
+    assert response.content_type == "application/json"
+    assert response.headers["Retry-After"].isdigit()
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "unreachable"
+
+
+def test_ready_when_database_answers(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_ready_is_503_when_database_port_refuses(unreachable_app):
+    started = time.monotonic()
+    response = unreachable_app.test_client().get("/health/ready")
+    assert time.monotonic() - started < READY_DEADLINE_SECONDS
+    assert_not_ready(response)
+
+
+def test_ready_is_503_within_2_seconds_when_database_never_answers(log_file):
+    with TcpProxy("127.0.0.1", 9) as silent_database:
+        silent_database.blackhole()
+        url = f"mysql+pymysql://messaging@127.0.0.1:{silent_database.port}/messaging"
+        app = create_app(
+            {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": str(log_file)}
+        )
+        started = time.monotonic()
+        response = app.test_client().get("/health/ready")
+        elapsed = time.monotonic() - started
+        assert silent_database.connections_accepted == 1
+    assert elapsed < READY_DEADLINE_SECONDS
+    assert_not_ready(response)

@@ -1,0 +1,155 @@
+"""Faults: the database vanishing and coming back, a worker killed mid-request.
+
+The outage tests put ``TcpProxy`` between the service and MariaDB and cut it:
+every route that needs the database must then answer 503 problem+json with
+``Retry-After`` quickly, and recover by itself when the proxy forwards again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import pytest
+
+from messaging.errors import PROBLEM_MIMETYPE
+from tests.servers import HttpResponse, RunningServer
+
+OUTAGE_DEADLINE_SECONDS = 3.0
+WORKERS = 4
+CLIENTS = 16
+
+DATABASE_ROUTES = (
+    ("POST", "/v1/create"),
+    ("GET", "/v1/get/messages/77"),
+    ("GET", "/v1/search?sender_number=%2B15551230077"),
+)
+MESSAGE = {"account_id": 77, "sender_number": "+15551230077", "receiver_number": "+15559870077"}
+
+
+def call(server: RunningServer, method: str, path: str) -> HttpResponse:
+    if method == "POST":
+        return server.post(path, MESSAGE)
+    return server.get(path)
+
+
+def call_every_route(server: RunningServer, rounds: int) -> list[HttpResponse]:
+    """Each database route ``rounds`` times, concurrently, so that every worker is hit."""
+    requests = [route for route in DATABASE_ROUTES for _ in range(rounds)]
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        return list(clients.map(lambda route: call(server, *route), requests))
+
+
+def assert_http_unavailable(response: HttpResponse) -> None:
+    assert response.status == 503, response.body
+    assert response.headers["Content-Type"] == PROBLEM_MIMETYPE
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.elapsed < OUTAGE_DEADLINE_SECONDS
+
+
+@pytest.mark.slow
+def test_database_outage_gives_quick_503s_and_recovers_without_restart(
+    start_server, database_proxy, proxied_database_url
+):
+    server = start_server(DATABASE_URL=proxied_database_url, WEB_CONCURRENCY=str(WORKERS))
+    # Warm every worker's pool: the connections it holds go stale during the outage.
+    assert {response.status for response in call_every_route(server, rounds=12)} == {200}
+    assert server.get("/health/ready").status == 200
+    before = server.post("/v1/create", MESSAGE).json()["message_id"]
+
+    database_proxy.cut()
+    for response in call_every_route(server, rounds=8):
+        assert_http_unavailable(response)
+    ready = server.get("/health/ready")
+    assert ready.status == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.elapsed < OUTAGE_DEADLINE_SECONDS
+    assert server.get("/health").status == 200
+
+    database_proxy.restore()
+    # The very next requests succeed: stale pooled connections are replaced, not used.
+    assert [response.status for response in call_every_route(server, rounds=8)] == [200] * 24
+    assert server.get("/health/ready").json() == {"status": "ok", "database": "ok"}
+    found = server.get(f"/v1/search?message_id={before}").json()
+    assert [message["message_id"] for message in found] == [before]
+    assert server.process.poll() is None
+
+
+@pytest.mark.slow
+def test_database_that_never_answers_gives_503_within_seconds(
+    start_server, database_proxy, proxied_database_url
+):
+    server = start_server(DATABASE_URL=proxied_database_url, WEB_CONCURRENCY="2")
+    assert server.get("/health/ready").status == 200
+    database_proxy.blackhole()
+    ready = server.get("/health/ready")
+    assert ready.status == 503
+    assert ready.elapsed < OUTAGE_DEADLINE_SECONDS
+    assert server.get("/health").status == 200
+    database_proxy.restore()
+    assert server.get("/health/ready").status == 200
+
+
+def find_messages(server: RunningServer, message_ids: list[str]) -> set[str]:
+    """The ids among ``message_ids`` that the API finds, asked 100 at a time."""
+    found: set[str] = set()
+    for start in range(0, len(message_ids), 100):
+        chunk = message_ids[start : start + 100]
+        response = server.get(f"/v1/search?limit=1000&message_id={quote(','.join(chunk))}")
+        assert response.status == 200
+        found.update(message["message_id"] for message in response.json())
+    return found
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_creates_loses_no_acknowledged_message(start_server, mariadb_database):
+    server = start_server(DATABASE_URL=mariadb_database, WEB_CONCURRENCY=str(WORKERS))
+    workers = server.wait_for_workers(WORKERS)
+    attempts = 240
+    acknowledged: list[str] = []
+    failed = 0
+    lock = threading.Lock()
+    halfway = threading.Event()
+
+    def create(number: int) -> None:
+        nonlocal failed
+        body = {**MESSAGE, "account_id": 88, "message_text": f"crash {number}"}
+        try:
+            response = server.post("/v1/create", body)
+        except OSError:
+            response = None
+        with lock:
+            if response is not None and response.status == 200:
+                acknowledged.append(response.json()["message_id"])
+            else:
+                failed += 1
+            if len(acknowledged) + failed >= attempts // 3:
+                halfway.set()
+
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        pending = [clients.submit(create, number) for number in range(attempts)]
+        assert halfway.wait(60)
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        for future in pending:
+            future.result()
+
+    assert len(acknowledged) + failed == attempts
+    assert len(acknowledged) > attempts // 3
+    replacement = server.wait_for_workers(WORKERS)
+    assert victim not in replacement
+    assert find_messages(server, acknowledged) == set(acknowledged)
+    # Counters written by the dead worker still count.
+    exposition = server.get("/metrics").body.decode()
+    created = next(
+        float(line.split()[-1])
+        for line in exposition.splitlines()
+        if line.startswith("messaging_messages_created_total ")
+    )
+    assert len(acknowledged) <= created <= attempts
+    # And the service keeps serving.
+    statuses = [server.post("/v1/create", MESSAGE).status for _ in range(2 * WORKERS)]
+    assert statuses == [200] * (2 * WORKERS)
