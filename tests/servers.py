@@ -69,7 +69,7 @@ def http_request(
     headers: Mapping[str, str] | None = None,
     timeout: float = REQUEST_TIMEOUT_SECONDS,
 ) -> HttpResponse:
-    """One request on a fresh connection; raises ``OSError`` if the connection fails."""
+    """One request on a fresh connection; ``OSError`` when the connection or response fails."""
     match = re.match(r"^http://([^/:]+):(\d+)(/.*)?$", url)
     if not match or match.group(1) != LOOPBACK:
         raise ValueError(f"tests only talk to http://{LOOPBACK}:<port>/..., not {url}")
@@ -85,6 +85,9 @@ def http_request(
         connection.request(method, target, body=body, headers=all_headers)
         response = connection.getresponse()
         content = response.read()
+    except http.client.HTTPException as error:
+        # A response cut short (a worker killed mid-answer) is a failed connection too.
+        raise ConnectionError(f"{method} {target}: {error!r}") from error
     finally:
         connection.close()
     return HttpResponse(response.status, response.headers, content, time.monotonic() - started)
