@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -153,3 +154,69 @@ def test_worker_killed_mid_creates_loses_no_acknowledged_message(start_server, m
     # And the service keeps serving.
     statuses = [server.post("/v1/create", MESSAGE).status for _ in range(2 * WORKERS)]
     assert statuses == [200] * (2 * WORKERS)
+
+
+def walk_account(server: RunningServer, account_id: int) -> list[dict]:
+    """Every message of the account, following ``Link`` pages to the end."""
+    messages: list[dict] = []
+    url: str | None = server.url(f"/v1/get/messages/{account_id}?limit=1000")
+    while url:
+        response = server.get(url.removeprefix(server.base_url))
+        assert response.status == 200
+        messages.extend(response.json())
+        url = response.next_link()
+    return messages
+
+
+@pytest.mark.slow
+def test_no_acknowledged_create_is_lost_or_stored_twice_while_the_database_drops_twice(
+    start_server, database_proxy, proxied_database_url
+):
+    server = start_server(DATABASE_URL=proxied_database_url, WEB_CONCURRENCY=str(WORKERS))
+    creates, account_id = 2000, 99
+    acknowledged: dict[int, str] = {}
+    retried: list[int] = []
+    lock = threading.Lock()
+    give_up = time.monotonic() + 240
+
+    def create(number: int) -> None:
+        body = {**MESSAGE, "account_id": account_id, "message_text": f"no-loss {number}"}
+        key = {"Idempotency-Key": f"no-loss-{number}"}
+        while time.monotonic() < give_up:
+            try:
+                response = server.post("/v1/create", body, headers=key)
+            except OSError:
+                response = None  # the connection dropped: the create may or may not be stored
+            if response is not None and response.status == 200:
+                with lock:
+                    acknowledged[number] = response.json()["message_id"]
+                return
+            # 503 (database gone) or 409 (the same key still in flight): retry the same
+            # key. Sooner than Retry-After asks, to keep the test short.
+            with lock:
+                retried.append(number)
+            time.sleep(0.2)
+        raise AssertionError(f"create {number} was never acknowledged")
+
+    def drop_database_twice() -> None:
+        for threshold in (creates // 4, creates * 5 // 8):
+            while len(acknowledged) < threshold and time.monotonic() < give_up:
+                time.sleep(0.01)
+            database_proxy.cut()
+            time.sleep(1.0)
+            database_proxy.restore()
+
+    chaos = threading.Thread(target=drop_database_twice)
+    chaos.start()
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        for future in [clients.submit(create, number) for number in range(creates)]:
+            future.result()
+    chaos.join()
+
+    assert len(acknowledged) == creates
+    assert retried, "the outages must have hit requests in flight"
+    stored = walk_account(server, account_id)
+    assert len(stored) == creates
+    assert {message["message_id"]: message["message_text"] for message in stored} == {
+        message_id: f"no-loss {number}" for number, message_id in acknowledged.items()
+    }
