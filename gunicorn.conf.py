@@ -39,8 +39,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() *
 worker_class = "sync"
 
 # A worker silent for this long is killed and replaced. The database timeouts
-# (connect 2 s, read/write 10 s) are well inside it, so a stalled database
-# gives 503s, not killed workers.
+# (connect 2 s, handshake and ping 1 s, queries 10 s) are well inside it, so a
+# stalled database gives 503s, not killed workers.
 timeout = 30
 # SIGTERM: stop accepting, let requests in flight finish for up to this long.
 graceful_timeout = 20

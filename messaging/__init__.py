@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from messaging.commands import register_commands
 from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
+from messaging.connections import watch_connections
 from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
 from messaging.logs import configure_logging, register_request_logging
@@ -55,6 +56,8 @@ def register_extensions(app: Flask) -> None:
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     db.init_app(app)
+    with app.app_context():
+        watch_connections(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIRECTORY))
     api.init_app(app)
     register_openapi_components(api)

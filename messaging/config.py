@@ -19,6 +19,9 @@ SQLITE_FILENAME = "messaging.sqlite3"
 MYSQL_CONNECT_TIMEOUT = 2
 MYSQL_READ_TIMEOUT = 10
 MYSQL_WRITE_TIMEOUT = 10
+# How long a handshake or a pool pre-ping may wait for the server (messaging/connections.py):
+# with the connect timeout, a vanished database gives a 503 within about 3 s.
+MYSQL_CHECK_TIMEOUT = 1
 SQLITE_BUSY_TIMEOUT = 15
 
 
@@ -75,7 +78,8 @@ def engine_options(url: URL) -> dict[str, Any]:
             "pool_recycle": 3600,
             "connect_args": {
                 "connect_timeout": MYSQL_CONNECT_TIMEOUT,
-                "read_timeout": MYSQL_READ_TIMEOUT,
+                # Raised to MYSQL_READ_TIMEOUT while a request holds the connection.
+                "read_timeout": MYSQL_CHECK_TIMEOUT,
                 "write_timeout": MYSQL_WRITE_TIMEOUT,
             },
         }

@@ -15,13 +15,12 @@ from flask import current_app
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from messaging.config import is_mysql
+from messaging.config import MYSQL_CHECK_TIMEOUT, is_mysql
 from messaging.errors import DATABASE_UNAVAILABLE
 from messaging.extensions import db
 from messaging.metrics import service_metrics
 
 EXTENSION_KEY = "messaging.readiness"
-PROBE_TIMEOUT_SECONDS = 1
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,9 @@ def probe_engine() -> Engine:
         url = db.engine.url
         if is_mysql(url):
             timeouts = {
-                "connect_timeout": PROBE_TIMEOUT_SECONDS,
-                "read_timeout": PROBE_TIMEOUT_SECONDS,
-                "write_timeout": PROBE_TIMEOUT_SECONDS,
+                "connect_timeout": MYSQL_CHECK_TIMEOUT,
+                "read_timeout": MYSQL_CHECK_TIMEOUT,
+                "write_timeout": MYSQL_CHECK_TIMEOUT,
             }
             engine = create_engine(url, poolclass=NullPool, connect_args=timeouts)
         else:

@@ -2,8 +2,9 @@
 
 The service is pointed at the proxy instead of the database. ``cut()`` is what
 a database crash looks like from the client: every open connection is reset
-and new ones are refused. ``blackhole()`` is a network partition: connections
-are accepted and nothing ever comes back. ``restore()`` forwards again.
+and new ones are refused. ``blackhole()`` is a network partition: open
+connections stay open but nothing more gets through, new ones are accepted and
+never answered. ``restore()`` resets what is open and forwards again.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while chunk := source.recv(CHUNK_BYTES):
-                target.sendall(chunk)
+                if self.mode is not Mode.BLACKHOLE:
+                    target.sendall(chunk)
         except OSError:
             pass
         finally:
@@ -128,9 +130,9 @@ class TcpProxy:
         self._drop_all()
 
     def blackhole(self) -> None:
-        """Drop open connections; accept new ones but never answer."""
-        self.cut()
+        """Swallow what open connections send; accept new ones but never answer."""
         self.mode = Mode.BLACKHOLE
+        self._stop_listening()
         self._listen()
 
     def restore(self) -> None:

@@ -80,17 +80,21 @@ def test_database_outage_gives_quick_503s_and_recovers_without_restart(
 
 
 @pytest.mark.slow
-def test_database_that_never_answers_gives_503_within_seconds(
+def test_database_that_stops_answering_gives_quick_503s_and_recovers(
     start_server, database_proxy, proxied_database_url
 ):
     server = start_server(DATABASE_URL=proxied_database_url, WEB_CONCURRENCY="2")
-    assert server.get("/health/ready").status == 200
+    assert {response.status for response in call_every_route(server, rounds=6)} == {200}
     database_proxy.blackhole()
+    # One at a time: each answer's own time counts, not time queued behind others.
+    for method, path in DATABASE_ROUTES * 2:
+        assert_http_unavailable(call(server, method, path))
     ready = server.get("/health/ready")
     assert ready.status == 503
     assert ready.elapsed < OUTAGE_DEADLINE_SECONDS
     assert server.get("/health").status == 200
     database_proxy.restore()
+    assert [response.status for response in call_every_route(server, rounds=4)] == [200] * 12
     assert server.get("/health/ready").status == 200
 
 
