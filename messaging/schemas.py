@@ -324,3 +324,26 @@ class ProblemSchema(ma.Schema):
     request_id = fields.String(
         metadata={"description": "Unexpected failures only: quote it when reporting one."}
     )
+
+
+class HealthSchema(ma.Schema):
+    """Liveness: the process serves."""
+
+    status = fields.String(metadata={"example": "ok"})
+
+
+class ReadinessSchema(ma.Schema):
+    """Readiness: whether the database answered; ``detail`` only when it did not."""
+
+    class Meta:
+        ordered = True
+
+    status = fields.String(
+        validate=validate.OneOf(["ok", "unavailable"]), metadata={"example": "ok"}
+    )
+    database = fields.String(
+        validate=validate.OneOf(["ok", "unreachable"]), metadata={"example": "ok"}
+    )
+    detail = fields.String(
+        metadata={"example": "The database cannot be reached right now; retry shortly."}
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from messaging import create_app
+from messaging.schemas import ReadinessSchema
 from tests.tcp_proxy import TcpProxy
 
 READY_DEADLINE_SECONDS = 2.5
@@ -17,12 +18,14 @@ def assert_not_ready(response) -> None:
     body = response.get_json()
     assert body["status"] == "unavailable"
     assert body["database"] == "unreachable"
+    assert ReadinessSchema().validate(body) == {}  # as the OpenAPI document says
 
 
 def test_ready_when_database_answers(client):
     response = client.get("/health/ready")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert ReadinessSchema().validate(response.get_json()) == {}
 
 
 def test_ready_is_503_when_database_port_refuses(unreachable_app):

@@ -6,27 +6,40 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from messaging.errors import DATABASE_RETRY_AFTER_SECONDS
+from messaging.openapi import RETRY_AFTER_HEADER
 from messaging.readiness import database_is_reachable
+from messaging.schemas import HealthSchema, ReadinessSchema
 
 blp = Blueprint("health", __name__, description="Is the service up?")
 
+NOT_READY = {
+    "status": "unavailable",
+    "database": "unreachable",
+    "detail": "The database cannot be reached right now; retry shortly.",
+}
+
 
 @blp.get("/health")
+@blp.response(200, HealthSchema, example={"status": "ok"})
 def health() -> dict[str, str]:
     """Liveness: 200 while the process serves; no database call."""
     return {"status": "ok"}
 
 
 @blp.get("/health/ready")
+@blp.response(200, ReadinessSchema, example={"status": "ok", "database": "ok"})
+@blp.alt_response(
+    503,
+    schema=ReadinessSchema,
+    example=NOT_READY,
+    description="The database did not answer within about 2 s.",
+    headers={"Retry-After": RETRY_AFTER_HEADER},
+)
 def ready() -> Response:
     """Readiness: 200 when the database answers a trivial query within about 2 s, else 503."""
     if database_is_reachable():
         return jsonify(status="ok", database="ok")
-    response = jsonify(
-        status="unavailable",
-        database="unreachable",
-        detail="The database cannot be reached right now; retry shortly.",
-    )
+    response = jsonify(NOT_READY)
     response.status_code = 503
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
