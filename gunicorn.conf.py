@@ -7,7 +7,6 @@ same file serves ``make run``, the container and the tests.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
@@ -26,7 +25,9 @@ else:
 metrics_directory = Path(os.environ[MULTIPROC_DIR_VARIABLE])
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or '8080'}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+# The CPUs this process may run on (a cpuset limits them; a CPU quota does not show).
+usable_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+workers = int(os.environ.get("WEB_CONCURRENCY") or (usable_cpus or 1) * 2 + 1)
 
 # Worker class by measurement (2 cores shared with the load generator, MariaDB,
 # 4 workers, 16 clients alternating creates and 20-row page reads, 10 s runs,

@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import RunningServer
-
-pytestmark = pytest.mark.slow
+from tests.servers import REPO_ROOT, RunningServer, server_environment
 
 WORKERS = 4
 CLIENTS = 16
@@ -98,6 +96,49 @@ def write_stale_metrics(directory: Path) -> None:
     assert list(directory.glob("*.db"))
 
 
+def read_config(settings: dict[str, str]) -> dict[str, object]:
+    """The settings gunicorn.conf.py makes from ``settings`` (run as gunicorn's master would)."""
+    script = (
+        "import json, os, runpy\n"
+        "config = runpy.run_path('gunicorn.conf.py')\n"
+        "names = ('bind', 'workers', 'timeout', 'graceful_timeout', 'preload_app')\n"
+        "found = {name: config[name] for name in names}\n"
+        "found['metrics_dir'] = os.environ['PROMETHEUS_MULTIPROC_DIR']\n"
+        "found['cpus'] = len(os.sched_getaffinity(0))\n"
+        "print(json.dumps(found))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=server_environment(settings),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_config_takes_port_and_workers_from_the_environment(tmp_path):
+    config = read_config(
+        {"PORT": "18081", "WEB_CONCURRENCY": "3", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    )
+    assert config["bind"] == "0.0.0.0:18081"
+    assert config["workers"] == 3
+    assert config["metrics_dir"] == str(tmp_path)
+    assert config["preload_app"] is False
+    assert config["timeout"] > config["graceful_timeout"] > 0
+
+
+def test_config_defaults_to_port_8080_two_workers_per_cpu_and_a_private_metrics_dir():
+    config = read_config({})
+    assert config["bind"] == "0.0.0.0:8080"
+    assert config["workers"] == 2 * config["cpus"] + 1
+    metrics_dir = Path(config["metrics_dir"])
+    assert metrics_dir.name.startswith("messaging-metrics-")
+    assert metrics_dir.is_dir()
+    metrics_dir.rmdir()  # gunicorn's on_exit would; no gunicorn ran here
+
+
 def create_body(number: int, account_id: int) -> dict[str, object]:
     return {
         "account_id": account_id,
@@ -107,6 +148,7 @@ def create_body(number: int, account_id: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
     start_server, mariadb_database, tmp_path, log_format
@@ -167,6 +209,7 @@ def test_concurrent_creates_are_counted_once_in_metrics_and_logs(
     assert {(entry["method"], entry["status"]) for entry in create_lines} == {("POST", "200")}
 
 
+@pytest.mark.slow
 def test_sixteen_clients_create_400_messages_and_all_come_back_through_link_pages(
     start_server, mariadb_database
 ):
