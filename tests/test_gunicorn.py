@@ -1,7 +1,7 @@
-"""gunicorn.conf.py under load: 4 workers against MariaDB, as the service runs in production.
+"""gunicorn.conf.py: settings from the environment, and 4 workers against MariaDB under load.
 
-Each test starts real gunicorn (``start_server``) and sends requests from
-concurrent clients, then checks what an operator sees: metric sums over all
+The load tests start real gunicorn (``start_server``) and send requests from
+concurrent clients, then check what an operator sees: metric sums over all
 workers, one well-formed access line per request across rotated log files,
 and every acknowledged message readable through the API.
 """
