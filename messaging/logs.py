@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -27,6 +28,8 @@ REQUEST_ID_MAX_LENGTH = 128
 REQUEST_ID_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
 TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s [%(request_id)s] %(message)s"
 LOG_FORMATS = ("text", "json")
+# RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
+PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 
 access_log = logging.getLogger("messaging.access")
 
@@ -198,21 +201,31 @@ def _start_request() -> None:
     g.request_started = time.perf_counter()
 
 
+def loggable_path(path: str) -> str:
+    """The decoded request path percent-encoded again, so it is one printable word.
+
+    A client controls the path: ``%0A`` in it would otherwise end the access line
+    and let the rest pose as a line of its own.
+    """
+    return quote(path, safe=PATH_SAFE_CHARACTERS)
+
+
 def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = current_request_id()
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    path = loggable_path(request.path)
     # The one line that names the path; never the query string, which holds numbers.
     access_log.info(
         "%s %s %s %.1fms",
         request.method,
-        request.path,
+        path,
         response.status_code,
         duration_ms,
         extra={
             "http": {
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": response.status_code,
                 "duration_ms": round(duration_ms, 1),
             }

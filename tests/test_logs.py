@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -263,3 +264,15 @@ def test_access_line_is_the_only_line_naming_the_path(client, create, log_file):
     # The query string (it holds phone numbers) is not logged.
     assert re.search(r"\] GET /v1/search 200 \d+\.\dms$", access[1])
     assert [line for line in lines if "/v1/" in line and line not in access] == []
+
+
+def test_path_cannot_forge_or_break_log_lines(client, log_file):
+    forged = "2026-01-01T00:00:00.000Z messaging.access INFO [forged] POST /v1/create 200 1.0ms"
+    response = client.get("/nowhere%0A" + quote(forged) + "%0D%20x")
+    assert response.status_code == 404
+    lines = read_lines(log_file)
+    assert [line for line in lines if not TEXT_LINE.match(line)] == []
+    assert [line for line in lines if "[forged]" in line] == []
+    access = [line for line in lines if " messaging.access " in line]
+    assert len(access) == 1
+    assert re.search(r"\] GET /nowhere%0A\S+%0D%20x 404 \d+\.\dms$", access[0])
