@@ -15,7 +15,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir --only-binary=:all: -r requirements.txt
 
-COPY wsgi.py gunicorn.conf.py ./
+COPY wsgi.py gunicorn.conf.py docker-entrypoint.sh ./
 COPY messaging ./messaging
 COPY migrations ./migrations
 
@@ -33,5 +33,7 @@ VOLUME ["/app/logs"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
 
-# Exec form: gunicorn is PID 1 and gets SIGTERM for a graceful shutdown.
+# Exec form throughout: the entrypoint execs CMD, so gunicorn is PID 1 and gets
+# SIGTERM for a graceful shutdown.
+ENTRYPOINT ["/app/docker-entrypoint.sh"]
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"]

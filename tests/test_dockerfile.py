@@ -106,6 +106,29 @@ def test_cmd_serves_health_and_stops_gracefully_on_sigterm(start_server, tmp_pat
     assert failed.returncode != 0
 
 
+def entrypoint_here() -> list[str]:
+    """The exec-form ENTRYPOINT, its paths in the image's WORKDIR mapped to this checkout."""
+    workdir = last("WORKDIR").rstrip("/") + "/"
+    command = exec_form(last("ENTRYPOINT"))
+    assert command[0].startswith(workdir)
+    return [str(REPO_ROOT / command[0].removeprefix(workdir)), *command[1:]]
+
+
+@pytest.mark.slow
+def test_entrypoint_can_create_the_schema_before_serving(start_server, tmp_path):
+    database = tmp_path / "fresh.sqlite3"
+    server = start_server(
+        command=(*entrypoint_here(), *cmd()),
+        INIT_DB_ON_START="true",
+        DATABASE_URL=f"sqlite:///{database}",
+        WEB_CONCURRENCY="1",
+    )
+    body = {"account_id": 1, "sender_number": "+15551230001", "receiver_number": "+15559870001"}
+    assert server.post("/v1/create", body).status == 200
+    assert "database schema is up to date" in server.console_text()
+    assert server.stop() == 0
+
+
 def test_dockerignore_keeps_the_build_context_to_what_the_image_needs():
     patterns = [
         line.strip()
@@ -114,4 +137,11 @@ def test_dockerignore_keeps_the_build_context_to_what_the_image_needs():
     ]
     assert patterns[0] == "*"
     copied = {Path(p.removeprefix("!")).as_posix() for p in patterns if p.startswith("!")}
-    assert copied == {"requirements.txt", "wsgi.py", "gunicorn.conf.py", "messaging", "migrations"}
+    assert copied == {
+        "requirements.txt",
+        "wsgi.py",
+        "gunicorn.conf.py",
+        "docker-entrypoint.sh",
+        "messaging",
+        "migrations",
+    }
