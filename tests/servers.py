@@ -29,6 +29,7 @@ GUNICORN_COMMAND = ("gunicorn", "--config", "gunicorn.conf.py", "wsgi:app")
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
+LAUNCH_ATTEMPTS = 3
 REQUEST_TIMEOUT_SECONDS = 30
 
 # The server's settings come only from what a test passes: nothing leaks in from the shell.
@@ -154,20 +155,9 @@ def server_environment(settings: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_server(
-    workdir: Path,
-    settings: Mapping[str, str],
-    command: Sequence[str] | None = None,
-    *,
-    cwd: Path = REPO_ROOT,
-) -> Iterator[RunningServer]:
-    """Start ``command`` (gunicorn by default) with ``settings`` on a free ``PORT``.
-
-    Yields once ``/health`` answers 200; the process is stopped on the way out,
-    whatever happened. Console output goes to ``workdir/console.log``.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
+def launch(
+    workdir: Path, settings: Mapping[str, str], command: Sequence[str], cwd: Path
+) -> RunningServer:
     port = free_port()
     env = server_environment(
         {
@@ -179,21 +169,49 @@ def running_server(
     )
     with open(workdir / "console.log", "wb") as console:
         process = subprocess.Popen(
-            list(command or GUNICORN_COMMAND),
-            cwd=cwd,
-            env=env,
-            stdout=console,
-            stderr=subprocess.STDOUT,
+            list(command), cwd=cwd, env=env, stdout=console, stderr=subprocess.STDOUT
         )
-    server = RunningServer(process, port, workdir, env)
+    return RunningServer(process, port, workdir, env)
+
+
+@contextmanager
+def running_server(
+    workdir: Path,
+    settings: Mapping[str, str],
+    command: Sequence[str] | None = None,
+    *,
+    cwd: Path = REPO_ROOT,
+) -> Iterator[RunningServer]:
+    """Start ``command`` (gunicorn by default) with ``settings`` on a free ``PORT``.
+
+    Yields once the server says it listens on that port and ``/health`` answers
+    200; the process is stopped on the way out, whatever happened. Console
+    output goes to ``workdir/console.log``.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, LAUNCH_ATTEMPTS + 1):
+        server = launch(workdir, settings, command or GUNICORN_COMMAND, cwd)
+        try:
+            wait_until_healthy(server)
+            break
+        except AssertionError:
+            server.stop()
+            # Another process took the free port first: try another one.
+            if "Address already in use" not in server.console_text() or attempt == LAUNCH_ATTEMPTS:
+                raise
     try:
-        wait_until_healthy(server)
         yield server
     finally:
         server.stop()
 
 
 def wait_until_healthy(server: RunningServer, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+    """Wait for this server's master to listen on its port and for ``/health`` to answer 200.
+
+    The listening line, with the master's pid, proves that what answers is this
+    server, not another process that took the port.
+    """
+    listening = f":{server.port} ({server.process.pid})"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -201,7 +219,10 @@ def wait_until_healthy(server: RunningServer, timeout: float = STARTUP_TIMEOUT_S
                 f"server exited with {server.process.returncode}:\n{server.console_text()[-3000:]}"
             )
         try:
-            if server.get("/health", timeout=5).status == 200:
+            if (
+                listening in server.console_text()
+                and server.get("/health", timeout=5).status == 200
+            ):
                 return
         except OSError:
             pass
