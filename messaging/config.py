@@ -46,6 +46,11 @@ def is_mysql(url: URL) -> bool:
     return url.get_backend_name() in ("mysql", "mariadb")
 
 
+def uses_pymysql(url: URL) -> bool:
+    """PyMySQL, whose read timeout messaging.connections shortens while a connection idles."""
+    return is_mysql(url) and url.get_driver_name() == "pymysql"
+
+
 def database_url(environ: Mapping[str, str]) -> URL | None:
     """The configured database, or None for the embedded SQLite default.
 
@@ -78,8 +83,9 @@ def engine_options(url: URL) -> dict[str, Any]:
             "pool_recycle": 3600,
             "connect_args": {
                 "connect_timeout": MYSQL_CONNECT_TIMEOUT,
-                # Raised to MYSQL_READ_TIMEOUT while a request holds the connection.
-                "read_timeout": MYSQL_CHECK_TIMEOUT,
+                # With PyMySQL, raised to MYSQL_READ_TIMEOUT while a request holds the
+                # connection; other drivers keep the patient timeout throughout.
+                "read_timeout": MYSQL_CHECK_TIMEOUT if uses_pymysql(url) else MYSQL_READ_TIMEOUT,
                 "write_timeout": MYSQL_WRITE_TIMEOUT,
             },
         }

@@ -1,4 +1,4 @@
-"""MySQL connections that give up quickly on a vanished database, and wait patiently for queries.
+"""PyMySQL connections that give up quickly on a vanished database, and wait patiently for queries.
 
 PyMySQL has one read timeout for everything a connection waits for. A query
 deserves a patient one (``MYSQL_READ_TIMEOUT``). But the handshake of a new
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, is_mysql
+from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, uses_pymysql
 
 
 def _wait_patiently(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -30,7 +30,7 @@ def _wait_briefly(dbapi_connection: Any, record: Any) -> None:
 
 
 def watch_connections(engine: Engine) -> None:
-    """Give ``engine``'s MySQL connections the patient read timeout only while in use."""
-    if is_mysql(engine.url) and not event.contains(engine, "checkout", _wait_patiently):
+    """Give ``engine``'s PyMySQL connections the patient read timeout only while in use."""
+    if uses_pymysql(engine.url) and not event.contains(engine, "checkout", _wait_patiently):
         event.listen(engine, "checkout", _wait_patiently)
         event.listen(engine, "checkin", _wait_briefly)

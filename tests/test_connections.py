@@ -6,9 +6,10 @@ import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from messaging import create_app
-from messaging.config import MYSQL_CHECK_TIMEOUT
+from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, engine_options
 from messaging.extensions import db
 
 OUTAGE_DEADLINE_SECONDS = 3.0
@@ -49,3 +50,16 @@ def test_pooled_connection_to_a_silent_database_gives_503_within_3_seconds(
     assert client.get("/v1/get/messages/1").status_code == 200
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "read_timeout"),
+    [
+        ("mysql+pymysql://svc@db/messaging", MYSQL_CHECK_TIMEOUT),
+        ("mariadb+pymysql://svc@db/messaging", MYSQL_CHECK_TIMEOUT),
+        # No checkout/checkin hooks for other drivers: they keep the patient timeout.
+        ("mysql+mysqldb://svc@db/messaging", MYSQL_READ_TIMEOUT),
+    ],
+)
+def test_only_pymysql_connects_with_the_brief_timeout(url, read_timeout):
+    assert engine_options(make_url(url))["connect_args"]["read_timeout"] == read_timeout
