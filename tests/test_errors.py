@@ -6,10 +6,7 @@ import time
 
 import pytest
 
-from messaging import create_app
-
 PROBLEM = "application/problem+json"
-UNREACHABLE = "mysql+pymysql://svc@127.0.0.1:1/messaging"  # nothing listens on port 1
 
 
 def assert_problem(response, status: int) -> dict:
@@ -38,17 +35,6 @@ def test_validation_failure_names_each_bad_field(client):
         client.post("/v1/create", json={"account_id": 0, "sender_number": "x"}), 422
     )
     assert set(body["errors"]) == {"account_id", "sender_number", "receiver_number"}
-
-
-@pytest.fixture
-def unreachable_app(tmp_path):
-    return create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": UNREACHABLE,
-            "LOG_FILE": str(tmp_path / "a.log"),
-        }
-    )
 
 
 @pytest.mark.parametrize(

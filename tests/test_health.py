@@ -21,6 +21,12 @@ def assert_not_ready(response) -> None:
     assert ReadinessSchema().validate(body) == {}  # as the OpenAPI document says
 
 
+def test_health_is_200_ok(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
 def test_ready_when_database_answers(client):
     response = client.get("/health/ready")
     assert response.status_code == 200

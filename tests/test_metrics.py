@@ -54,18 +54,3 @@ def test_latency_histogram_is_labelled_by_route_not_path(client):
     rule = "/v1/get/messages/<account_id>"
     assert sample(text, "flask_http_request_duration_seconds_count", url_rule=rule) == 2
     assert "/v1/get/messages/123" not in text
-
-
-def test_health_is_200_ok(client):
-    response = client.get("/health")
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
-
-
-def test_database_errors_are_counted(unreachable_app):
-    client = unreachable_app.test_client()
-    errors = "messaging_database_errors_total"
-    before = sample(scrape(client), errors)
-    assert client.get("/v1/get/messages/5").status_code == 503
-    assert client.get("/health/ready").status_code == 503
-    assert sample(scrape(client), errors) - before == 2
