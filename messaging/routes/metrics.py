@@ -12,6 +12,12 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics.")
 
 
 @blp.get("/metrics")
+@blp.response(
+    200,
+    {"type": "string"},
+    content_type=CONTENT_TYPE_LATEST,
+    example="messaging_messages_created_total 42.0\n",
+)
 def metrics() -> Response:
     """Prometheus text exposition format."""
     return Response(service_metrics().exposition(), content_type=CONTENT_TYPE_LATEST)
