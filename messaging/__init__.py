@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from messaging.auth import warn_when_disabled
 from messaging.commands import register_commands
 from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
 from messaging.connections import watch_connections
@@ -17,7 +18,12 @@ from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
 from messaging.logs import configure_logging, register_request_logging
 from messaging.metrics import init_metrics
-from messaging.openapi import API_SETTINGS, register_openapi_components, register_swagger_ui_assets
+from messaging.openapi import (
+    API_SETTINGS,
+    configure_openapi,
+    register_openapi_components,
+    register_swagger_ui_assets,
+)
 from messaging.routes import health, messages, metrics
 
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
@@ -34,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config or {})
     configure_database(app)
     configure_logging(app)
+    warn_when_disabled(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -59,6 +66,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         watch_connections(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIRECTORY))
+    configure_openapi(app)
     api.init_app(app)
     register_openapi_components(api)
     register_swagger_ui_assets(app)

@@ -1,4 +1,4 @@
-"""Flask CLI commands: ``init-db`` (schema) and ``purge`` (retention)."""
+"""Flask CLI commands: ``init-db`` (schema), ``purge`` (retention), ``api-key`` (access)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from datetime import timedelta
 import click
 import flask_migrate
 from flask import Flask
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from messaging import store
+from messaging import auth, store
 from messaging.extensions import db
 from messaging.schemas import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
 
@@ -133,6 +133,61 @@ def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_s
     click.echo(f"deleted {deleted:,} {what} in {batches:,} batches, {elapsed:.1f} s")
 
 
+api_key_cli = AppGroup("api-key", help="Create, list and revoke API keys.")
+
+
+def describe_scope(account_id: int | None) -> str:
+    return "every account (admin)" if account_id is None else f"account {account_id}"
+
+
+@api_key_cli.command("create")
+@click.option(
+    "--account-id",
+    type=click.IntRange(ACCOUNT_ID_MIN, ACCOUNT_ID_MAX),
+    help="The one account the key may act for.",
+)
+@click.option("--admin", is_flag=True, help="A key that may act for every account.")
+@with_appcontext
+def create_api_key_command(account_id: int | None, admin: bool) -> None:
+    """Make a key and print its token, once: only a hash of it is stored."""
+    if admin == (account_id is not None):
+        raise click.UsageError("give either --account-id N or --admin")
+    key, token = auth.create_api_key(account_id)
+    click.echo(f"API key {key.id} for {describe_scope(key.account_id)}; the token, shown only now:")
+    click.echo(token)
+
+
+@api_key_cli.command("list")
+@with_appcontext
+def list_api_keys_command() -> None:
+    """Every key: id, scope, when it was made and whether it is revoked (never the token)."""
+    keys = auth.list_api_keys()
+    if not keys:
+        click.echo("no API keys")
+        return
+    click.echo(f"{'ID':>6}  {'CREATED (UTC)':19}  {'STATUS':27}  SCOPE")
+    for key in keys:
+        status = (
+            "active"
+            if key.revoked_at is None
+            else f"revoked {key.revoked_at.isoformat(sep=' ', timespec='seconds')}"
+        )
+        created = key.created_at.isoformat(sep=" ", timespec="seconds")
+        click.echo(f"{key.id:>6}  {created:19}  {status:27}  {describe_scope(key.account_id)}")
+
+
+@api_key_cli.command("revoke")
+@click.argument("key_id", type=click.IntRange(min=1), metavar="ID")
+@with_appcontext
+def revoke_api_key_command(key_id: int) -> None:
+    """Revoke a key for good: its token is refused from the next request on."""
+    key = auth.revoke_api_key(key_id)
+    if key is None:
+        raise click.ClickException(f"there is no API key {key_id}")
+    click.echo(f"API key {key.id} for {describe_scope(key.account_id)} is revoked")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(api_key_cli)

@@ -42,6 +42,21 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def is_mysql(url: URL) -> bool:
     return url.get_backend_name() in ("mysql", "mariadb")
 
@@ -106,4 +121,6 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "LOG_MAX_BYTES": _int(environ, "LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES),
         "LOG_BACKUP_COUNT": _int(environ, "LOG_BACKUP_COUNT", DEFAULT_LOG_BACKUP_COUNT),
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower() or "text",
+        # Off by default so the seed's clients, which send no key, keep working.
+        "AUTH_ENABLED": _bool(environ, "AUTH_ENABLED", False),
     }

@@ -14,6 +14,7 @@ from messaging.schemas import IDEMPOTENCY_KEY_MAX_LENGTH
 PHONE_NUMBER_LENGTH = 16  # "+" and the 15 digits E.164 allows
 MESSAGE_ID_LENGTH = 36  # canonical UUID text
 REQUEST_HASH_LENGTH = 64  # SHA-256, hex
+TOKEN_HASH_LENGTH = 64  # SHA-256, hex
 
 # SQLite only auto-increments an INTEGER primary key; MySQL's DATETIME drops
 # fractions of a second unless asked for them.
@@ -71,3 +72,29 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.message_id} account={self.account_id}>"
+
+
+class ApiKey(db.Model):
+    """A bearer token's SHA-256 hash, and the account it may act for; the token is never stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(CHAR(TOKEN_HASH_LENGTH), nullable=False)
+    # None: an admin key, which acts for every account.
+    account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+    __table_args__ = (
+        Index("uq_api_keys_token_hash", "token_hash", unique=True),
+        {"sqlite_autoincrement": True, **MYSQL_TABLE_OPTIONS},
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.account_id is None
+
+    def __repr__(self) -> str:
+        scope = "admin" if self.is_admin else f"account={self.account_id}"
+        return f"<ApiKey {self.id} {scope}>"

@@ -20,6 +20,10 @@ from messaging.errors import PROBLEM_MIMETYPE
 from messaging.schemas import CommaSeparated, MessageId, ProblemSchema
 
 SWAGGER_UI_ASSETS_URL = "/docs/assets/"
+BEARER_SCHEME_NAME = "bearerAuth"
+# Operation-level security: a key needed, or (for probes and metrics) none at all.
+NEEDS_API_KEY = [{BEARER_SCHEME_NAME: []}]
+OPEN_TO_ALL: list[dict[str, list[str]]] = []
 
 API_SETTINGS: dict[str, Any] = {
     "API_TITLE": "messaging",
@@ -55,6 +59,10 @@ REQUEST_ID_HEADER = {
     "description": "The request's id, as sent in X-Request-ID or made up; it is in the logs.",
     "schema": {"type": "string"},
 }
+WWW_AUTHENTICATE_HEADER = {
+    "description": 'How to authenticate: `Bearer`, with `error="invalid_token"` for a bad key.',
+    "schema": {"type": "string"},
+}
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "integer"},
@@ -79,6 +87,8 @@ class ProblemApi(Api):
                 }
             if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
                 response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+            if status == http.HTTPStatus.UNAUTHORIZED:
+                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
             prepare_response(response, self.spec, PROBLEM_MIMETYPE)
             self.spec.components.response(status.name, response, lazy=True)
         response = {"description": "An error", "schema": self.ERROR_SCHEMA}
@@ -93,6 +103,13 @@ def comma_separated_parameter(self: Any, field: Any, **kwargs: Any) -> dict[str,
     return {}
 
 
+def configure_openapi(app: Flask) -> None:
+    """The document describes the service as it runs: keys are required only with auth on."""
+    if app.config["AUTH_ENABLED"]:
+        options = app.config.get("API_SPEC_OPTIONS", {})
+        app.config["API_SPEC_OPTIONS"] = {**options, "security": NEEDS_API_KEY}
+
+
 def register_openapi_components(api: Api) -> None:
     """Components the routes refer to by name; how our own fields are documented.
 
@@ -103,6 +120,15 @@ def register_openapi_components(api: Api) -> None:
     api.spec.components.header("Link", LINK_HEADER)
     api.spec.components.header("Idempotent-Replayed", IDEMPOTENT_REPLAYED_HEADER)
     api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
+    api.spec.components.security_scheme(
+        BEARER_SCHEME_NAME,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from `flask --app messaging api-key create`; needed on"
+            " every /v1 route when the service runs with AUTH_ENABLED=true.",
+        },
+    )
 
 
 swagger_ui_assets = Blueprint("swagger_ui_assets", __name__)

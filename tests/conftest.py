@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from messaging import create_app
 from messaging.extensions import db
-from messaging.models import Message
+from messaging.models import ApiKey, Message
 from tests.servers import RunningServer, free_port, running_server
 from tests.tcp_proxy import TcpProxy
 
@@ -43,7 +43,7 @@ def reset_schema(url: str) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": ""})
     with app.app_context():
         with db.engine.begin() as connection:
-            for table in ("messages", "alembic_version"):
+            for table in ("messages", "api_keys", "alembic_version"):
                 connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
         flask_migrate.upgrade()
         db.engine.dispose()
@@ -66,13 +66,25 @@ def log_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(database_url: str, log_file: Path) -> Iterator[Flask]:
+def app_config() -> dict:
+    """Settings a test module adds to the application's (override it in the module)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, log_file: Path, app_config: dict) -> Iterator[Flask]:
     app = create_app(
-        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file)}
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "LOG_FILE": str(log_file),
+            **app_config,
+        }
     )
     yield app
     with app.app_context():
         db.session.execute(delete(Message))
+        db.session.execute(delete(ApiKey))
         db.session.commit()
         db.engine.dispose()
 

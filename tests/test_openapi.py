@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from openapi_spec_validator import validate
 
+from messaging import create_app
 from messaging.schemas import SEARCH_VALUES_MAX
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -130,3 +131,34 @@ def test_docs_assets_outside_the_bundle_are_404(client):
     for url in ("/docs/assets/../../../setup.cfg", "/docs/assets/missing.js"):
         with client.get(url) as response:
             assert response.status_code == 404, url
+
+
+def secured_document():
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "LOG_FILE": "", "AUTH_ENABLED": True})
+    return app.test_client().get("/openapi.json").get_json()
+
+
+def test_with_auth_on_v1_routes_document_bearer_keys_and_401():
+    document = secured_document()
+    validate(document)
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearerAuth": []}]
+    unauthorized = document["components"]["responses"]["UNAUTHORIZED"]
+    assert "WWW-Authenticate" in unauthorized["headers"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            if path.startswith("/v1/"):
+                assert "security" not in operation, (method, path)  # the global requirement
+                assert "401" in operation["responses"], (method, path)
+            else:
+                assert operation["security"] == [], (method, path)
+    assert "403" in document["paths"]["/v1/create"]["post"]["responses"]
+
+
+def test_with_auth_off_nothing_asks_for_a_key(document):
+    assert "security" not in document
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            assert method == "parameters" or not operation.get("security")

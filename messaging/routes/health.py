@@ -6,7 +6,7 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from messaging.errors import DATABASE_RETRY_AFTER_SECONDS
-from messaging.openapi import RETRY_AFTER_HEADER
+from messaging.openapi import OPEN_TO_ALL, RETRY_AFTER_HEADER
 from messaging.readiness import database_is_reachable
 from messaging.schemas import HealthSchema, ReadinessSchema
 
@@ -21,6 +21,7 @@ NOT_READY = {
 
 @blp.get("/health")
 @blp.response(200, HealthSchema, example={"status": "ok"})
+@blp.doc(security=OPEN_TO_ALL)
 def health() -> dict[str, str]:
     """Liveness: 200 while the process serves; no database call."""
     return {"status": "ok"}
@@ -35,6 +36,7 @@ def health() -> dict[str, str]:
     description="The database did not answer within about 2 s.",
     headers={"Retry-After": RETRY_AFTER_HEADER},
 )
+@blp.doc(security=OPEN_TO_ALL)
 def ready() -> Response:
     """Readiness: 200 when the database answers a trivial query within about 2 s, else 503."""
     if database_is_reachable():

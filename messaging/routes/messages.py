@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint, abort
 
-from messaging import store
+from messaging import auth, store
 from messaging.arguments import parser
 from messaging.logs import mask_number
 from messaging.metrics import service_metrics
@@ -29,6 +29,7 @@ from messaging.schemas import (
 
 blp = Blueprint("messages", __name__, url_prefix="/v1", description="Store and find messages.")
 blp.ARGUMENTS_PARSER = parser
+blp.before_request(auth.require_api_key)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ LIST_HEADERS = {"Link": "Link"}
 
 @blp.post("/create")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(401, response="UNAUTHORIZED")
 @blp.arguments(MessageCreateSchema, example=EXAMPLE_CREATE)
 @blp.arguments(IdempotencyHeaderSchema, location="headers")
 @blp.response(
@@ -48,6 +50,7 @@ LIST_HEADERS = {"Link": "Link"}
     example=EXAMPLE_MESSAGE,
     headers={IDEMPOTENT_REPLAYED_HEADER: IDEMPOTENT_REPLAYED_HEADER},
 )
+@blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(409, response="CONFLICT")
 @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
 @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
@@ -58,6 +61,7 @@ def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
     the message the first one stored (and ``Idempotent-Replayed: true``) instead
     of storing another; the same key with a different body is a 422.
     """
+    auth.ensure_may_act_for(payload["account_id"])
     key = headers.get("idempotency_key")
     try:
         created = store.create_message(**payload, idempotency_key=key)
@@ -85,11 +89,17 @@ def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
 
 @blp.get("/get/messages/<account_id>")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(401, response="UNAUTHORIZED")
 @blp.arguments(AccountPathSchema, location="path", as_kwargs=True)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
-    """One account's messages, newest first, a page at a time."""
+    """One account's messages, newest first, a page at a time.
+
+    With API keys on, an account key sees an empty list for any other account.
+    """
+    if not auth.confine([account_id]):
+        return [], {}
     return keyset_page(
         lambda limit, before: store.list_account_messages(account_id, limit, before),
         page["limit"],
@@ -99,19 +109,24 @@ def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
 
 @blp.get("/search")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(401, response="UNAUTHORIZED")
 @blp.arguments(SearchArgsSchema, location="query")
 @blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def search_messages(args: dict[str, Any]) -> Page:
     """Messages matching every list given (IN within a list, AND across lists), newest first.
 
     ``created_after`` (inclusive) and ``created_before`` (exclusive) narrow the time.
+    With API keys on, an account key searches only its own account.
     """
+    account_ids = auth.confine(args.get("account_id"))
+    if account_ids == []:
+        return [], {}
     return keyset_page(
         lambda limit, before: store.search_messages(
             limit=limit,
             before=before,
             message_ids=args.get("message_id"),
-            account_ids=args.get("account_id"),
+            account_ids=account_ids,
             sender_numbers=args.get("sender_number"),
             receiver_numbers=args.get("receiver_number"),
             created_after=args.get("created_after"),
@@ -124,20 +139,24 @@ def search_messages(args: dict[str, Any]) -> Page:
 
 @blp.get("/messages/<uuid:message_id>")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(401, response="UNAUTHORIZED")
 @blp.response(200, MessageSchema, example=EXAMPLE_MESSAGE)
 @blp.alt_response(404, response="NOT_FOUND")
 def get_message(message_id: uuid.UUID) -> Message:
     """One message by its id; 404 when there is none (or the id is no UUID)."""
-    return store.get_message(str(message_id)) or abort(404, message=no_such_message(message_id))
+    return store.get_message(str(message_id), auth.caller_accounts()) or abort(
+        404, message=no_such_message(message_id)
+    )
 
 
 @blp.delete("/messages/<uuid:message_id>")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(401, response="UNAUTHORIZED")
 @blp.response(204)
 @blp.alt_response(404, response="NOT_FOUND")
 def delete_message(message_id: uuid.UUID) -> Response:
     """Delete a message for good: it leaves every list and search."""
-    if not store.delete_message(str(message_id)):
+    if not store.delete_message(str(message_id), auth.caller_accounts()):
         abort(404, message=no_such_message(message_id))
     log.info("message %s deleted", message_id)
     return Response(status=204)

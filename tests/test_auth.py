@@ -1,0 +1,280 @@
+"""API keys: with AUTH_ENABLED every /v1 route needs a bearer token, scoped to an account."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from messaging import create_app
+from messaging.config import ConfigError, settings_from_env
+from messaging.extensions import db
+from messaging.models import ApiKey, Message
+
+BODY = {"sender_number": "+15551230001", "receiver_number": "+15559870001"}
+
+
+@pytest.fixture
+def app_config():
+    return {"AUTH_ENABLED": True}
+
+
+@pytest.fixture
+def make_key(runner):
+    """Create a key through the CLI, as an operator would, and return its token."""
+
+    def make_key(*options):
+        result = runner.invoke(args=["api-key", "create", *options])
+        assert result.exit_code == 0, result.output
+        return result.output.strip().splitlines()[-1]
+
+    return make_key
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def alice(make_key):
+    return bearer(make_key("--account-id", "1"))
+
+
+@pytest.fixture
+def bob(make_key):
+    return bearer(make_key("--account-id", "2"))
+
+
+@pytest.fixture
+def admin(make_key):
+    return bearer(make_key("--admin"))
+
+
+def create(client, headers, account_id, **fields):
+    response = client.post(
+        "/v1/create", json={**BODY, "account_id": account_id, **fields}, headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(response):
+    assert response.status_code == 200, response.get_json()
+    return [m["message_id"] for m in response.get_json()]
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        ("", False),
+        ("false", False),
+        ("0", False),
+        ("off", False),
+        ("true", True),
+        ("1", True),
+        ("YES", True),
+        ("on", True),
+    ],
+)
+def test_auth_enabled_setting(value, enabled):
+    assert settings_from_env({"AUTH_ENABLED": value})["AUTH_ENABLED"] is enabled
+
+
+def test_auth_enabled_rejects_other_values():
+    with pytest.raises(ConfigError, match="AUTH_ENABLED"):
+        settings_from_env({"AUTH_ENABLED": "maybe"})
+
+
+def test_auth_is_off_by_default():
+    assert settings_from_env({})["AUTH_ENABLED"] is False
+
+
+def test_warning_at_start_when_auth_is_off(database_url, tmp_path):
+    log_file = tmp_path / "off.log"
+    create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file)})
+    lines = [line for line in log_file.read_text().splitlines() if "AUTH_ENABLED" in line]
+    assert len(lines) == 1
+    assert " WARNING " in lines[0]
+
+
+def test_no_warning_when_auth_is_on(client, log_file):
+    client.get("/health")
+    log = log_file.read_text()
+    assert "GET /health 200" in log
+    assert "AUTH_ENABLED" not in log
+
+
+# --- managing keys ------------------------------------------------------------------------------
+
+
+def test_create_prints_a_token_once_and_stores_only_its_hash(app, runner):
+    result = runner.invoke(args=["api-key", "create", "--account-id", "42"])
+    assert result.exit_code == 0, result.output
+    assert "for account 42" in result.output
+    token = result.output.strip().splitlines()[-1]
+    assert len(token) >= 40
+    with app.app_context():
+        key = db.session.scalars(select(ApiKey)).one()
+        stored = [str(getattr(key, column.key)) for column in ApiKey.__table__.columns]
+    assert key.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert key.account_id == 42
+    assert not any(token in value for value in stored)
+
+    listed = runner.invoke(args=["api-key", "list"])
+    assert listed.exit_code == 0
+    assert token not in listed.output
+    assert "account 42" in listed.output and "active" in listed.output
+
+
+def test_each_key_gets_its_own_token(make_key):
+    assert len({make_key("--account-id", "1") for _ in range(3)}) == 3
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--account-id", "1", "--admin"], ["--account-id", "0"], ["--account-id", "x"]],
+)
+def test_create_needs_exactly_one_scope(app, runner, options):
+    result = runner.invoke(args=["api-key", "create", *options])
+    assert result.exit_code == 2
+    with app.app_context():
+        assert db.session.scalars(select(ApiKey)).all() == []
+
+
+def test_list_with_no_keys(runner):
+    result = runner.invoke(args=["api-key", "list"])
+    assert result.exit_code == 0
+    assert "no API keys" in result.output
+
+
+def test_revoked_key_is_refused(client, runner, make_key):
+    token = make_key("--admin")
+    assert client.get("/v1/search", headers=bearer(token)).status_code == 200
+    key_id = runner.invoke(args=["api-key", "list"]).output.splitlines()[1].split()[0]
+
+    result = runner.invoke(args=["api-key", "revoke", key_id])
+
+    assert result.exit_code == 0, result.output
+    assert "revoked" in result.output
+    response = client.get("/v1/search", headers=bearer(token))
+    assert response.status_code == 401
+    assert "revoked" in runner.invoke(args=["api-key", "list"]).output
+
+
+def test_revoke_unknown_key_fails(runner):
+    result = runner.invoke(args=["api-key", "revoke", "999"])
+    assert result.exit_code == 1
+    assert "no API key 999" in result.output
+
+
+# --- authentication -----------------------------------------------------------------------------
+
+V1_ROUTES = [
+    ("post", "/v1/create"),
+    ("get", "/v1/get/messages/1"),
+    ("get", "/v1/search"),
+    ("get", f"/v1/messages/{uuid.uuid4()}"),
+    ("delete", f"/v1/messages/{uuid.uuid4()}"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), V1_ROUTES)
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer msk_not-a-real-key", "Token abc"],
+)
+def test_v1_routes_refuse_missing_or_bad_keys(client, make_key, method, url, authorization):
+    make_key("--admin")  # a valid key exists; these requests just do not carry it
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = getattr(client, method)(url, json={**BODY, "account_id": 1}, headers=headers)
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.get_json()["status"] == 401
+
+
+def test_bearer_scheme_is_case_insensitive(client, make_key):
+    token = make_key("--admin")
+    assert client.get("/v1/search", headers={"Authorization": f"bearer {token}"}).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/health", "/metrics", "/openapi.json", "/docs"])
+def test_health_metrics_and_docs_stay_open(client, url):
+    assert client.get(url).status_code == 200
+
+
+def test_tokens_never_reach_the_logs(client, make_key, log_file):
+    token = make_key("--account-id", "1")
+    create(client, bearer(token), 1)
+    client.get("/v1/search", headers=bearer(token))
+    client.get("/v1/search", headers=bearer(token + "x"))
+    client.post("/v1/create", json={**BODY, "account_id": 2}, headers=bearer(token))
+    log = log_file.read_text()
+    assert "/v1/search" in log
+    assert token not in log
+
+
+# --- account scope ------------------------------------------------------------------------------
+
+
+def test_account_key_creates_only_for_its_account(app, client, alice):
+    assert create(client, alice, 1)["account_id"] == 1
+    response = client.post("/v1/create", json={**BODY, "account_id": 2}, headers=alice)
+    assert response.status_code == 403
+    assert response.content_type == "application/problem+json"
+    with app.app_context():
+        assert db.session.scalars(select(Message.account_id)).all() == [1]
+
+
+def test_account_key_sees_only_its_own_messages(app, client, alice, bob):
+    mine = create(client, alice, 1, message_text="alice")
+    theirs = create(client, bob, 2, message_text="bob")
+
+    assert client.get(f"/v1/messages/{mine['message_id']}", headers=alice).status_code == 200
+    other = client.get(f"/v1/messages/{theirs['message_id']}", headers=alice)
+    assert other.status_code == 404
+    assert "bob" not in other.get_data(as_text=True)
+
+    assert ids(client.get("/v1/get/messages/1", headers=alice)) == [mine["message_id"]]
+    assert ids(client.get("/v1/get/messages/2", headers=alice)) == []
+    assert ids(client.get("/v1/search", headers=alice)) == [mine["message_id"]]
+    assert ids(client.get("/v1/search?account_id=2", headers=alice)) == []
+    assert ids(client.get("/v1/search?account_id=1,2", headers=alice)) == [mine["message_id"]]
+    assert ids(client.get(f"/v1/search?message_id={theirs['message_id']}", headers=alice)) == []
+    assert ids(client.get("/v1/search?sender_number=%2B15551230001", headers=alice)) == [
+        mine["message_id"]
+    ]
+
+
+def test_account_key_cannot_delete_another_accounts_message(app, client, alice, bob):
+    theirs = create(client, bob, 2)
+    assert client.delete(f"/v1/messages/{theirs['message_id']}", headers=alice).status_code == 404
+    assert client.get(f"/v1/messages/{theirs['message_id']}", headers=bob).status_code == 200
+    assert client.delete(f"/v1/messages/{theirs['message_id']}", headers=bob).status_code == 204
+
+
+def test_account_key_pages_stay_in_its_account(client, alice, bob):
+    mine = [create(client, alice, 1)["message_id"] for _ in range(5)]
+    for _ in range(5):
+        create(client, bob, 2)
+    url, seen = "/v1/search?limit=2", []
+    while url:
+        response = client.get(url, headers=alice)
+        seen += ids(response)
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert seen == mine[::-1]
+
+
+def test_admin_key_acts_for_every_account(client, admin, alice):
+    a = create(client, admin, 1)
+    b = create(client, admin, 2)
+    assert set(ids(client.get("/v1/search", headers=admin))) == {a["message_id"], b["message_id"]}
+    assert client.get(f"/v1/messages/{a['message_id']}", headers=admin).status_code == 200
+    assert ids(client.get("/v1/get/messages/2", headers=admin)) == [b["message_id"]]
+    assert client.delete(f"/v1/messages/{b['message_id']}", headers=admin).status_code == 204
