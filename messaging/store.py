@@ -24,6 +24,8 @@ PURGE_BATCH_SIZE = 1000
 # ways that are worth one more look (the winner's row appears, or a deadlock).
 IDEMPOTENT_CREATE_ATTEMPTS = 3
 MYSQL_DEADLOCK = 1213
+# Ids start at 1: ``id <= NO_ID`` is an empty range every query planner reads as one.
+NO_ID = 0
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -183,11 +185,15 @@ def search_statement(
     """The query behind every list: newest first, ``limit`` rows below the ``before`` id.
 
     ``col IN (a, b) ORDER BY id DESC LIMIT n`` cannot read the ``(col, id)``
-    index in order: the database fetches every row of every value and sorts
-    them, which for busy accounts or numbers means most of the table. So a list
-    with several values is split into one branch per value, each reading at most
-    ``limit`` rows backwards along ``(col, id)``, and only their ids are merged.
-    A single value, or message ids (unique, so few rows), need no split.
+    index in order: the database either reads every row of every value and
+    sorts them, or walks the primary key backwards until it has met enough of
+    them, which crosses most of the table when those values' rows are old. So a
+    list with several values is split into one branch per value, each reading
+    at most ``limit`` rows backwards along ``(col, id)``, and only their ids are
+    merged. A single value, or message ids (unique, so few rows), need no split.
+
+    A time range also becomes a range of ids when that is cheap to learn (see
+    ``time_range_ids``), so that no walk along ``id`` crosses rows outside it.
     """
     lists: dict[Any, list[Any]] = {
         column: list(dict.fromkeys(values))  # duplicates would repeat rows across branches
@@ -206,6 +212,7 @@ def search_statement(
         conditions.append(Message.created_at >= created_after)
     if created_before is not None:
         conditions.append(Message.created_at < created_before)
+    conditions += time_range_ids(created_after, created_before)
 
     split = _column_to_split(lists)
     if split is None:
@@ -227,6 +234,45 @@ def search_statement(
     merged = union_all(*(select(branch.c.id) for branch in branches)).subquery()
     newest = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit).subquery()
     return select(Message).join(newest, Message.id == newest.c.id).order_by(Message.id.desc())
+
+
+def time_range_ids(
+    created_after: datetime | None, created_before: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Bounds on ``id`` that hold for every row in the time range, when cheap to find.
+
+    Lists walk ``id`` backwards, and ids grow with creation time, so a time
+    bound far from the newest rows makes that walk cross every row in between
+    (0.6 s at a million rows). The exact id bound of the range — the largest id
+    created before ``created_before``, the smallest created at or after
+    ``created_after`` — comes from an index-only scan of ``created_at`` over the
+    range's side of the table. It is looked up only when that side is the
+    smaller one (judged from the oldest and newest times, two index probes);
+    otherwise the walk reaches the range soon enough without it.
+    """
+    if created_after is None and created_before is None:
+        return []
+    oldest, newest = db.session.execute(
+        select(
+            select(func.min(Message.created_at)).scalar_subquery(),
+            select(func.max(Message.created_at)).scalar_subquery(),
+        )
+    ).one()
+    if oldest is None or newest is None or oldest == newest:
+        return []
+    span = (newest - oldest).total_seconds()
+    bounds: list[ColumnElement[bool]] = []
+    if created_before is not None and (created_before - oldest).total_seconds() <= span / 2:
+        last = db.session.scalar(
+            select(func.max(Message.id)).where(Message.created_at < created_before)
+        )
+        bounds.append(Message.id <= (last if last is not None else NO_ID))
+    if created_after is not None and (newest - created_after).total_seconds() <= span / 2:
+        first = db.session.scalar(
+            select(func.min(Message.id)).where(Message.created_at >= created_after)
+        )
+        bounds.append(Message.id >= first if first is not None else Message.id <= NO_ID)
+    return bounds
 
 
 def _column_to_split(lists: dict[Any, list[Any]]) -> Any | None:

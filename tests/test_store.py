@@ -33,7 +33,9 @@ def rows(app):
             "sender_number": f"+1555{rng.randrange(NUMBERS):07d}",
             "receiver_number": f"+1666{rng.randrange(NUMBERS):07d}",
             "message_text": None,
-            "created_at": START + n * STEP,
+            # Creation times grow with ids, except every tenth row, made as if by a
+            # server whose clock is behind: no query may assume they agree.
+            "created_at": START + (n - 40 * (n % 10 == 0)) * STEP,
         }
         for n in range(ROWS)
     ]
@@ -70,6 +72,13 @@ def filter_combinations(rows):
         {"created_after": middle},
         {"created_before": middle},
         {"created_after": middle - 30 * STEP, "created_before": middle + 300 * STEP},
+        # near one end, where the range's ids are looked up first
+        {"created_before": START + 400 * STEP},
+        {"created_after": START + 2600 * STEP},
+        {"created_after": START + 100 * STEP, "created_before": START + 500 * STEP},
+        # outside everything stored
+        {"created_before": START - 50 * STEP},
+        {"created_after": START + ROWS * STEP},
     ]
     for size in range(len(values) + 1):
         for names in itertools.combinations(values, size):
