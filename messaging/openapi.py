@@ -63,6 +63,11 @@ WWW_AUTHENTICATE_HEADER = {
     "description": 'How to authenticate: `Bearer`, with `error="invalid_token"` for a bad key.',
     "schema": {"type": "string"},
 }
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key from `flask --app messaging api-key create`.",
+}
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "integer"},
@@ -107,7 +112,12 @@ def configure_openapi(app: Flask) -> None:
     """The document describes the service as it runs: keys are required only with auth on."""
     if app.config["AUTH_ENABLED"]:
         options = app.config.get("API_SPEC_OPTIONS", {})
-        app.config["API_SPEC_OPTIONS"] = {**options, "security": NEEDS_API_KEY}
+        components = options.get("components", {})
+        app.config["API_SPEC_OPTIONS"] = {
+            **options,
+            "security": NEEDS_API_KEY,
+            "components": {**components, "securitySchemes": {BEARER_SCHEME_NAME: BEARER_SCHEME}},
+        }
 
 
 def register_openapi_components(api: Api) -> None:
@@ -120,15 +130,6 @@ def register_openapi_components(api: Api) -> None:
     api.spec.components.header("Link", LINK_HEADER)
     api.spec.components.header("Idempotent-Replayed", IDEMPOTENT_REPLAYED_HEADER)
     api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
-    api.spec.components.security_scheme(
-        BEARER_SCHEME_NAME,
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API key from `flask --app messaging api-key create`; needed on"
-            " every /v1 route when the service runs with AUTH_ENABLED=true.",
-        },
-    )
 
 
 swagger_ui_assets = Blueprint("swagger_ui_assets", __name__)

@@ -159,6 +159,7 @@ def test_with_auth_on_v1_routes_document_bearer_keys_and_401():
 
 def test_with_auth_off_nothing_asks_for_a_key(document):
     assert "security" not in document
+    assert "securitySchemes" not in document["components"]
     for operations in document["paths"].values():
         for method, operation in operations.items():
             assert method == "parameters" or not operation.get("security")

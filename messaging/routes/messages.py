@@ -1,4 +1,7 @@
-"""The message routes: the seed contract, lookup by id, deletion and idempotent create."""
+"""The message routes: the seed contract, lookup by id, deletion and idempotent create.
+
+View docstrings become the OpenAPI summary and description, which are Markdown.
+"""
 
 from __future__ import annotations
 
@@ -55,10 +58,10 @@ LIST_HEADERS = {"Link": "Link"}
 @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
 @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
 def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
-    """Store a message; the response holds its new ``message_id``.
+    """Store a message; the response holds its new `message_id`.
 
-    With an ``Idempotency-Key`` header, a retry of the same request answers with
-    the message the first one stored (and ``Idempotent-Replayed: true``) instead
+    With an `Idempotency-Key` header, a retry of the same request answers with
+    the message the first one stored (and `Idempotent-Replayed: true`) instead
     of storing another; the same key with a different body is a 422.
     """
     auth.ensure_may_act_for(payload["account_id"])
@@ -115,7 +118,7 @@ def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
 def search_messages(args: dict[str, Any]) -> Page:
     """Messages matching every list given (IN within a list, AND across lists), newest first.
 
-    ``created_after`` (inclusive) and ``created_before`` (exclusive) narrow the time.
+    `created_after` (inclusive) and `created_before` (exclusive) narrow the time.
     With API keys on, an account key searches only its own account.
     """
     account_ids = auth.confine(args.get("account_id"))
