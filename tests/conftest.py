@@ -15,7 +15,7 @@ import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import delete, text
+from sqlalchemy import delete, inspect, text
 from sqlalchemy.engine import make_url
 
 from messaging import create_app
@@ -43,8 +43,9 @@ def reset_schema(url: str) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": ""})
     with app.app_context():
         with db.engine.begin() as connection:
-            for table in ("messages", "api_keys", "alembic_version"):
-                connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+            # Whatever is there, including tables of a newer revision from another branch.
+            for table in inspect(connection).get_table_names():
+                connection.execute(text(f"DROP TABLE {table}"))
         flask_migrate.upgrade()
         db.engine.dispose()
 
