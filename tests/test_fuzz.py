@@ -21,7 +21,7 @@ from messaging import auth
 from messaging.extensions import db
 from messaging.models import Message
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture(params=[False, True], ids=["auth-off", "auth-on"])
