@@ -130,7 +130,8 @@ def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_s
             deleted += count
             batches += 1
     elapsed = time.monotonic() - started
-    click.echo(f"deleted {deleted:,} {what} in {batches:,} batches, {elapsed:.1f} s")
+    unit = "batch" if batches == 1 else "batches"
+    click.echo(f"deleted {deleted:,} {what} in {batches:,} {unit}, {elapsed:.1f} s")
 
 
 api_key_cli = AppGroup("api-key", help="Create, list and revoke API keys.")

@@ -98,6 +98,7 @@ def test_purge_with_nothing_to_delete(app, runner, insert_messages):
     result = runner.invoke(args=["purge", "--older-than", "90d"])
     assert result.exit_code == 0, result.output
     assert "deleted 0 messages" in result.output
+    assert "in 0 batches" in result.output
     assert remaining(app) == set(made)
 
 
@@ -146,7 +147,16 @@ def test_purge_shows_progress_with_rate_on_a_terminal(app, database_url, insert_
     text = output.decode()
     assert "purging" in text
     assert "1,200/1,200 deleted" in text
+    assert "in 2 batches" in text
     assert "/s" in text
     assert "deleted 1,200 messages" in text
     with app.app_context():
         assert db.session.scalar(sql_select(func.count()).select_from(Message)) == 0
+
+
+def test_purge_of_a_single_batch_says_so(app, runner, insert_messages):
+    insert_messages(5, timedelta(days=3))
+    result = runner.invoke(args=["purge", "--older-than", "2d"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 5 messages" in result.output
+    assert "in 1 batch," in result.output
