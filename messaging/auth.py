@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import Flask, current_app, g, request
 from flask_smorest import abort
@@ -79,7 +80,7 @@ def find_caller(token: str) -> Caller | None:
     return Caller(key_id=key.id, account_id=key.account_id)
 
 
-def unauthorized(detail: str, error: str | None = None) -> None:
+def unauthorized(detail: str, error: str | None = None) -> NoReturn:
     challenge = f'{BEARER_SCHEME} realm="{REALM}"'
     if error:
         challenge += f', error="{error}"'

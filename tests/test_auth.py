@@ -203,7 +203,7 @@ def test_bearer_scheme_is_case_insensitive(client, make_key):
     assert client.get("/v1/search", headers={"Authorization": f"bearer {token}"}).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["/health", "/metrics", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("url", ["/health", "/health/ready", "/metrics", "/openapi.json", "/docs"])
 def test_health_metrics_and_docs_stay_open(client, url):
     assert client.get(url).status_code == 200
 
