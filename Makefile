@@ -27,6 +27,11 @@ FUZZ_EXAMPLES ?= 500
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
+# Seeds MariaDB (databases messaging_bench*), loads the service with wrk, prints the table.
+# Sizes and durations: BENCH_* variables (bench/run.py); BENCH_SMOKE=1 for a quick pass.
+bench: install
+	$(BIN)/python -m bench
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,0 +1,150 @@
+"""Starting and stopping the gunicorn servers under test, and reading their workers' memory."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def service_settings(environment: dict[str, str]) -> dict[str, str]:
+    """The settings the service's own ``gunicorn.conf.py`` gives, as gunicorn prints them."""
+    printed = subprocess.run(
+        [GUNICORN, "--config", "gunicorn.conf.py", "--print-config", "wsgi:app"],
+        cwd=REPOSITORY,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    settings = {}
+    for line in printed.splitlines():
+        name, separator, value = line.partition("=")
+        if separator:
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    log: object = field(repr=False)
+
+    def request(self, path: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                if self.request("/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{self.name} did not start; its log ends with:\n{tail}")
+
+    def worker_pids(self) -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The command name in field 2 may hold spaces: the parent pid follows its ")".
+            if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                pids.append(int(entry.name))
+        return sorted(pids)
+
+    def worker_rss_kib(self) -> dict[int, int]:
+        sizes = {}
+        for pid in self.worker_pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes[pid] = int(line.split()[1])
+        return sizes
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+        self.log.close()
+
+
+def start(name: str, arguments: list[str], environment: dict[str, str], log_dir: Path) -> Server:
+    """Run gunicorn with ``arguments`` on a free loopback port; wait until /health answers."""
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [GUNICORN, *arguments, "--bind", f"127.0.0.1:{port}"],
+        cwd=REPOSITORY,
+        env={**os.environ, **environment},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name=name, port=port, process=process, log_path=log_path, log=log)
+    server.wait_until_up()
+    return server
+
+
+def start_service(name: str, environment: dict[str, str], log_dir: Path) -> Server:
+    """The service as operators run it: its own ``gunicorn.conf.py``, bound to loopback."""
+    return start(name, ["--config", "gunicorn.conf.py", "wsgi:app"], environment, log_dir)
+
+
+def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: Path) -> Server:
+    """The floor app with the service's worker count, worker class and threads."""
+    arguments = [
+        "--workers",
+        settings["workers"],
+        "--worker-class",
+        settings["worker_class"],
+        "--threads",
+        settings.get("threads", "1"),
+        "--keep-alive",
+        settings.get("keepalive", "2"),
+        "bench.floor:app",
+    ]
+    return start("floor", arguments, environment, log_dir)
