@@ -95,6 +95,9 @@ def engine_options(url: URL) -> dict[str, Any]:
     if is_mysql(url):
         return {
             "pool_pre_ping": True,
+            # With PyMySQL, messaging.connections rolls back only connections that may hold
+            # a transaction, instead of every connection after every commit.
+            "pool_reset_on_return": None if uses_pymysql(url) else "rollback",
             "pool_recycle": 3600,
             "connect_args": {
                 "connect_timeout": MYSQL_CONNECT_TIMEOUT,

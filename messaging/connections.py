@@ -1,4 +1,5 @@
-"""PyMySQL connections that give up quickly on a vanished database, and wait patiently for queries.
+"""PyMySQL connections: quick to give up on a vanished database, patient with queries, and
+rolled back on return only when they may hold a transaction.
 
 PyMySQL has one read timeout for everything a connection waits for. A query
 deserves a patient one (``MYSQL_READ_TIMEOUT``). But the handshake of a new
@@ -7,20 +8,35 @@ patient timeout, a database host that silently drops packets would hold the
 first request of every worker for that long before its 503. So a connection
 waits briefly while it is made and while it sits in the pool, where the
 pre-ping finds it, and patiently only while a request holds it.
+
+The pool's default reset rolls every connection back as it returns, even right
+after a commit: on a create that is a round trip on top of the INSERT and the
+COMMIT, for nothing. A returning connection is rolled back unless SQLAlchemy
+ended the transaction itself (its last word on the connection was COMMIT or
+ROLLBACK) and the server's status flags, which every OK packet carries, say no
+transaction is open. A connection used directly through the DBAPI is always
+rolled back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from pymysql.constants import SERVER_STATUS
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, uses_pymysql
+
+# In the pool's per-connection ``info``: whether SQLAlchemy's last word was COMMIT or ROLLBACK.
+ENDED_BY_SQLALCHEMY = "messaging_transaction_ended"
 
 
 def _wait_patiently(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     # Checked out: the pre-ping (with the brief timeout) has passed.
     dbapi_connection._read_timeout = MYSQL_READ_TIMEOUT
+    # Whatever is done with it now, before SQLAlchemy begins a transaction, is unknown.
+    record.info.pop(ENDED_BY_SQLALCHEMY, None)
 
 
 def _wait_briefly(dbapi_connection: Any, record: Any) -> None:
@@ -29,8 +45,36 @@ def _wait_briefly(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection._read_timeout = MYSQL_CHECK_TIMEOUT
 
 
+def _note_transaction_begun(connection: Connection) -> None:
+    connection.info[ENDED_BY_SQLALCHEMY] = False
+
+
+def _note_transaction_ended(connection: Connection) -> None:
+    connection.info[ENDED_BY_SQLALCHEMY] = True
+
+
+def server_says_no_transaction(dbapi_connection: Any) -> bool:
+    status = getattr(dbapi_connection, "server_status", None)
+    return status is not None and not status & SERVER_STATUS.SERVER_STATUS_IN_TRANS
+
+
+def _roll_back_unless_ended(
+    dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
+) -> None:
+    if state.transaction_was_reset or (
+        record.info.get(ENDED_BY_SQLALCHEMY) and server_says_no_transaction(dbapi_connection)
+    ):
+        return
+    dbapi_connection.rollback()
+
+
 def watch_connections(engine: Engine) -> None:
-    """Give ``engine``'s PyMySQL connections the patient read timeout only while in use."""
+    """Give ``engine``'s PyMySQL connections the patient read timeout only while in use, and
+    roll them back on return only when they may hold a transaction."""
     if uses_pymysql(engine.url) and not event.contains(engine, "checkout", _wait_patiently):
         event.listen(engine, "checkout", _wait_patiently)
         event.listen(engine, "checkin", _wait_briefly)
+        event.listen(engine, "begin", _note_transaction_begun)
+        event.listen(engine, "commit", _note_transaction_ended)
+        event.listen(engine, "rollback", _note_transaction_ended)
+        event.listen(engine, "reset", _roll_back_unless_ended)

@@ -138,6 +138,15 @@ def mariadb_database(migrated_mariadb_url: str) -> str:
 
 
 @pytest.fixture
+def mariadb_app(mariadb_database: str) -> Iterator[Flask]:
+    """The application on the empty MariaDB test database, for behaviour only MariaDB has."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": mariadb_database, "LOG_FILE": ""})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def database_proxy(mariadb_database: str) -> Iterator[TcpProxy]:
     """A proxy in front of MariaDB that the test can cut and restore."""
     url = make_url(mariadb_database)

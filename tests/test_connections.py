@@ -1,10 +1,13 @@
-"""connections.py: a silent database fails requests fast; real queries keep a patient timeout."""
+"""connections.py: a silent database fails requests fast, real queries keep a patient timeout,
+and connections return to the pool with no transaction open, rolled back only when needed."""
 
 from __future__ import annotations
 
 import time
 
+import pymysql
 import pytest
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -13,6 +16,36 @@ from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, engine_opt
 from messaging.extensions import db
 
 OUTAGE_DEADLINE_SECONDS = 3.0
+LIST_PATH = "/v1/get/messages/1"
+
+
+def session_counter(raw_connection, name: str) -> int:
+    """A counter of this connection's own session, read through the connection itself."""
+    cursor = raw_connection.cursor()
+    cursor.execute(f"SHOW SESSION STATUS LIKE '{name}'")
+    value = int(cursor.fetchone()[1])
+    cursor.close()
+    return value
+
+
+def connection_id(raw_connection) -> int:
+    cursor = raw_connection.cursor()
+    cursor.execute("SELECT CONNECTION_ID()")
+    value = cursor.fetchone()[0]
+    cursor.close()
+    return value
+
+
+def admin_connection(app: Flask) -> pymysql.Connection:
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    return pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+        autocommit=True,
+    )
 
 
 def test_query_slower_than_the_check_timeout_still_succeeds(app, database_url):
@@ -63,3 +96,120 @@ def test_pooled_connection_to_a_silent_database_gives_503_within_3_seconds(
 )
 def test_only_pymysql_connects_with_the_brief_timeout(url, read_timeout):
     assert engine_options(make_url(url))["connect_args"]["read_timeout"] == read_timeout
+
+
+def test_only_pymysql_connections_skip_the_rollback_after_a_commit():
+    pymysql_options = engine_options(make_url("mysql+pymysql://svc@db/messaging"))
+    assert pymysql_options["pool_reset_on_return"] is None
+    other_options = engine_options(make_url("mysql+mysqldb://svc@db/messaging"))
+    assert other_options["pool_reset_on_return"] == "rollback"
+
+
+def test_killed_pooled_connection_is_never_handed_to_a_request(mariadb_app):
+    client = mariadb_app.test_client()
+    assert client.get(LIST_PATH).status_code == 200
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        pooled_id = connection_id(raw)
+        raw.close()
+    with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
+        cursor.execute(f"KILL CONNECTION {pooled_id}")
+
+    for _ in range(3):
+        assert client.get(LIST_PATH).status_code == 200
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        assert connection_id(raw) != pooled_id
+        raw.close()
+
+
+def test_connection_returned_after_a_commit_is_not_rolled_back_again(mariadb_app):
+    with mariadb_app.app_context():
+        with db.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            rollbacks = session_counter(raw, "Com_rollback")
+            connection.execute(
+                text(
+                    "INSERT INTO messages (message_id, account_id, sender_number,"
+                    " receiver_number, created_at) VALUES"
+                    " (UUID(), 1, '+15550001', '+15550002', UTC_TIMESTAMP(6))"
+                )
+            )
+            connection.commit()
+
+        raw = db.engine.raw_connection()
+        assert session_counter(raw, "Com_rollback") == rollbacks
+        raw.close()
+
+
+def test_connection_used_through_the_dbapi_is_rolled_back_even_after_a_commit(mariadb_app):
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        rollbacks = session_counter(raw, "Com_rollback")
+        raw.commit()
+        raw.close()
+
+        raw = db.engine.raw_connection()
+        assert session_counter(raw, "Com_rollback") == rollbacks + 1
+        raw.close()
+
+
+def test_connection_returned_with_uncommitted_writes_is_rolled_back(mariadb_app):
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        cursor = raw.cursor()
+        cursor.execute(
+            "INSERT INTO messages (message_id, account_id, sender_number, receiver_number,"
+            " created_at) VALUES (UUID(), 2, '+15550001', '+15550002', UTC_TIMESTAMP(6))"
+        )
+        raw.close()
+
+        with db.engine.connect() as connection:
+            count = connection.execute(text("SELECT COUNT(*) FROM messages WHERE account_id = 2"))
+            assert count.scalar() == 0
+
+
+def test_connection_returned_after_a_read_starts_the_next_use_with_a_fresh_snapshot(
+    mariadb_app,
+):
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        pooled_id = connection_id(raw)
+        cursor = raw.cursor()
+        cursor.execute("SELECT COUNT(*) FROM messages WHERE account_id = 3")
+        assert cursor.fetchone()[0] == 0
+        raw.close()
+
+        with admin_connection(mariadb_app) as admin, admin.cursor() as admin_cursor:
+            admin_cursor.execute(
+                "INSERT INTO messages (message_id, account_id, sender_number, receiver_number,"
+                " created_at) VALUES (UUID(), 3, '+15550001', '+15550002', UTC_TIMESTAMP(6))"
+            )
+
+        raw = db.engine.raw_connection()
+        assert connection_id(raw) == pooled_id
+        cursor = raw.cursor()
+        cursor.execute("SELECT COUNT(*) FROM messages WHERE account_id = 3")
+        assert cursor.fetchone()[0] == 1
+        raw.close()
+
+
+@pytest.mark.parametrize("path", [LIST_PATH, "/v1/search?sender_number=+15550001"])
+def test_requests_leave_no_transaction_open(mariadb_app, path):
+    client = mariadb_app.test_client()
+    create = client.post(
+        "/v1/create",
+        json={"account_id": 1, "sender_number": "+15550001", "receiver_number": "+15550002"},
+    )
+    assert create.status_code == 200
+    assert client.get(path).status_code == 200
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        pooled_id = connection_id(raw)
+        raw.close()
+    with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s",
+            (pooled_id,),
+        )
+        assert cursor.fetchone()[0] == 0
