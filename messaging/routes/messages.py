@@ -45,8 +45,8 @@ LIST_HEADERS = {"Link": "Link"}
 @blp.post("/create")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @blp.alt_response(401, response="UNAUTHORIZED")
-@blp.arguments(MessageCreateSchema, example=EXAMPLE_CREATE)
-@blp.arguments(IdempotencyHeaderSchema, location="headers")
+@blp.arguments(MessageCreateSchema(), example=EXAMPLE_CREATE)
+@blp.arguments(IdempotencyHeaderSchema(), location="headers")
 @blp.response(
     200,
     MessageSchema,
@@ -93,8 +93,8 @@ def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
 @blp.get("/get/messages/<account_id>")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @blp.alt_response(401, response="UNAUTHORIZED")
-@blp.arguments(AccountPathSchema, location="path", as_kwargs=True)
-@blp.arguments(PageArgsSchema, location="query")
+@blp.arguments(AccountPathSchema(), location="path", as_kwargs=True)
+@blp.arguments(PageArgsSchema(), location="query")
 @blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
     """One account's messages, newest first, a page at a time.
@@ -113,7 +113,7 @@ def list_account_messages(page: dict[str, Any], account_id: int) -> Page:
 @blp.get("/search")
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @blp.alt_response(401, response="UNAUTHORIZED")
-@blp.arguments(SearchArgsSchema, location="query")
+@blp.arguments(SearchArgsSchema(), location="query")
 @blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=LIST_HEADERS)
 def search_messages(args: dict[str, Any]) -> Page:
     """Messages matching every list given (IN within a list, AND across lists), newest first.
