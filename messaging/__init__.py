@@ -16,6 +16,7 @@ from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
 from messaging.connections import watch_connections
 from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
+from messaging.json_provider import OrjsonProvider
 from messaging.logs import configure_logging, register_request_logging
 from messaging.metrics import init_metrics
 from messaging.openapi import (
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` overrides what the environment says (tests pass their database here).
     """
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config.from_mapping(API_SETTINGS)
     app.config.from_mapping(settings_from_env())
     app.config.from_mapping(config or {})
