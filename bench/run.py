@@ -182,24 +182,28 @@ class Bench:
         self.measure(server, requests_file, None, self.settings.warmup_seconds)
 
 
-def prepare_databases(settings: Settings, server: URL) -> dict[str, dataset.Targets]:
+def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[str, dataset.Targets]:
     targets = {}
     for database, rows in (
         (settings.small_database, settings.small_rows),
         (settings.database, settings.rows),
     ):
         say(f"creating database {database} and migrating it")
-        dataset.create_database(server, database, app_environment(server, database, None))
+        dataset.create_database(server, database, app_environment(server, database, workdir))
         seconds = dataset.seed(server, database, rows)
         say(f"  {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
         targets[database] = dataset.read_targets(server, database)
     return targets
 
 
-def app_environment(server: URL, database: str, log_dir: Path | None) -> dict[str, str]:
+def app_environment(server: URL, database: str, workdir: Path) -> dict[str, str]:
+    """The service's settings: its database, and a log file and metrics directory of its own."""
+    metrics = workdir / f"metrics-{database}"
+    metrics.mkdir(exist_ok=True)
     return {
         "DATABASE_URL": database_url(server, database),
-        "LOG_FILE": str(log_dir / f"{database}.log") if log_dir else "",
+        "LOG_FILE": str(workdir / f"{database}.log"),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
 
 
@@ -234,13 +238,13 @@ def run(settings: Settings) -> int:
     started = time.monotonic()
     server = make_url(settings.server)
     workdir = Path(tempfile.mkdtemp(prefix="messaging-bench-"))
-    gunicorn = servers.service_settings({})
+    gunicorn = servers.service_settings(app_environment(server, settings.database, workdir))
     machine = machine_description(server, gunicorn)
     say(f"settings: {asdict(settings)}")
     say(f"machine: {machine}")
     say(f"logs and request files: {workdir}")
 
-    targets = prepare_databases(settings, server)
+    targets = prepare_databases(settings, server, workdir)
     large, small = targets[settings.database], targets[settings.small_database]
     files = {
         "create": workload.write(workdir / "create.txt", workload.create_lines(large)),
@@ -272,7 +276,7 @@ def run(settings: Settings) -> int:
         )
         floor = start(
             lambda: servers.start_floor(
-                gunicorn, app_environment(server, settings.database, None), workdir
+                gunicorn, {"DATABASE_URL": database_url(server, settings.database)}, workdir
             )
         )
         probe_id = large.message_ids[0]

@@ -136,7 +136,10 @@ def start_service(name: str, environment: dict[str, str], log_dir: Path) -> Serv
 
 def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: Path) -> Server:
     """The floor app with the service's worker count, worker class and threads."""
+    # An explicit empty config: gunicorn would otherwise read ./gunicorn.conf.py, the service's.
     arguments = [
+        "--config",
+        os.devnull,
         "--workers",
         settings["workers"],
         "--worker-class",
@@ -145,6 +148,13 @@ def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: 
         settings.get("threads", "1"),
         "--keep-alive",
         settings.get("keepalive", "2"),
+        *(
+            ["--worker-tmp-dir", settings["worker_tmp_dir"]]
+            if settings.get("worker_tmp_dir") not in (None, "None")
+            else []
+        ),
+        # Two servers on one host would fight over the default control socket.
+        "--no-control-socket",
         "bench.floor:app",
     ]
     return start("floor", arguments, environment, log_dir)
