@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -215,6 +216,13 @@ class MessageSchema(ma.Schema):
     receiver_number = fields.String(metadata={"example": "+15557654321"})
     message_text = fields.String(allow_none=True)
     created_at = UTCDateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        # Lists are database rows, which refuse item access by name: marshmallow's general
+        # lookup would raise and catch a TypeError for every field of every row.
+        if isinstance(obj, Mapping):
+            return super().get_attribute(obj, attr, default)
+        return getattr(obj, attr, default)
 
 
 class PageArgsSchema(ma.Schema):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, union_all
+from sqlalchemy import ColumnElement, Row, Select, delete, func, insert, select, union_all
 from sqlalchemy import exc as sa_exc
 
 from messaging.extensions import db
@@ -31,6 +31,9 @@ NO_ID = 0
 TIME_RANGE_SCAN_MAX_ROWS = 250_000
 
 INSERT_MESSAGE = insert(Message.__table__)
+# Lists are read as rows of the table, not as ORM objects: loading a page of objects costs
+# as much again as the query, and nothing on a page is ever changed.
+MESSAGE_ROWS = Message.__table__
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -164,17 +167,18 @@ def delete_message(message_id: str, account_ids: Sequence[int] | None = None) ->
 
 def list_account_messages(
     account_id: int, limit: int, before: int | None = None
-) -> Sequence[Message]:
+) -> Sequence[Row[Any]]:
     """Newest first, up to ``limit`` rows older than the ``before`` id."""
     return search_messages(account_ids=[account_id], limit=limit, before=before)
 
 
-def search_messages(**filters: Any) -> Sequence[Message]:
+def search_messages(**filters: Any) -> Sequence[Row[Any]]:
     """Messages in every list given (IN within a list, AND across lists), newest first.
 
-    Takes the arguments of ``search_statement``.
+    Takes the arguments of ``search_statement``; each row has the message's columns
+    as attributes.
     """
-    return db.session.scalars(search_statement(**filters)).all()
+    return db.session.execute(search_statement(**filters)).all()
 
 
 def search_statement(
@@ -187,7 +191,7 @@ def search_statement(
     receiver_numbers: Sequence[str] | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> Select[tuple[Message]]:
+) -> Select[Any]:
     """The query behind every list: newest first, ``limit`` rows below the ``before`` id.
 
     ``col IN (a, b) ORDER BY id DESC LIMIT n`` cannot read the ``(col, id)``
@@ -224,7 +228,10 @@ def search_statement(
     if split is None:
         filtered = [column.in_(values) for column, values in lists.items()]
         return (
-            select(Message).where(*filtered, *conditions).order_by(Message.id.desc()).limit(limit)
+            select(MESSAGE_ROWS)
+            .where(*filtered, *conditions)
+            .order_by(Message.id.desc())
+            .limit(limit)
         )
 
     others = [column.in_(values) for column, values in lists.items() if column is not split]
@@ -239,7 +246,7 @@ def search_statement(
     # SQLite allows no ORDER BY/LIMIT inside a compound select: each branch is a subquery.
     merged = union_all(*(select(branch.c.id) for branch in branches)).subquery()
     newest = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit).subquery()
-    return select(Message).join(newest, Message.id == newest.c.id).order_by(Message.id.desc())
+    return select(MESSAGE_ROWS).join(newest, Message.id == newest.c.id).order_by(Message.id.desc())
 
 
 def time_range_ids(

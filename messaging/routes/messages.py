@@ -18,7 +18,7 @@ from messaging.arguments import parser
 from messaging.logs import mask_number
 from messaging.metrics import service_metrics
 from messaging.models import Message
-from messaging.pagination import keyset_page
+from messaging.pagination import Keyed, keyset_page
 from messaging.schemas import (
     EXAMPLE_CREATE,
     EXAMPLE_MESSAGE,
@@ -36,7 +36,7 @@ blp.before_request(auth.require_api_key)
 
 log = logging.getLogger(__name__)
 
-Page = tuple[Sequence[Message], dict[str, str]]
+Page = tuple[Sequence[Keyed], dict[str, str]]
 
 IDEMPOTENT_REPLAYED_HEADER = "Idempotent-Replayed"
 LIST_HEADERS = {"Link": "Link"}
