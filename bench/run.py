@@ -16,13 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
-from bench import dataset, load, servers, workload
+from bench import cpu_profile, dataset, load, servers, workload
 from bench.report import (
     CREATE_FLOOR_RATIO_TARGET,
     RSS_GROWTH_TARGET_PERCENT,
@@ -35,6 +36,7 @@ from bench.report import (
 
 # Ceiling on the memory run's duration, whatever the request count asks for.
 MEMORY_RUN_MAX_SECONDS = 600
+PROFILE_CONNECTIONS = 2
 
 
 def _env_int(name: str, default: int) -> int:
@@ -60,6 +62,7 @@ class Settings:
     memory_requests: int = 100_000
     server: str = "mysql+pymysql://root@127.0.0.1:3306"
     database: str = "messaging_bench"
+    profile: bool = False
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -77,6 +80,7 @@ class Settings:
             memory_requests=_env_int("BENCH_MEMORY_REQUESTS", base.memory_requests),
             server=os.environ.get("BENCH_DATABASE_SERVER", base.server),
             database=os.environ.get("BENCH_DATABASE", base.database),
+            profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
         )
 
     @property
@@ -180,6 +184,22 @@ class Bench:
 
     def warm_up(self, server: servers.Server, requests_file: Path) -> None:
         self.measure(server, requests_file, None, self.settings.warmup_seconds)
+
+    def profiled(self, server: servers.Server, requests_file: Path) -> tuple[Counter[str], float]:
+        """One run under py-spy: samples per layer, and the workers' CPU ms per request.
+
+        Two connections only: on a saturated machine a worker is often preempted while it
+        holds the GIL, and the samples would charge that wait to whatever code it was in.
+        """
+        output = self.workdir / f"profile-{server.name}-{requests_file.stem}.txt"
+        seconds = self.settings.seconds
+        sampler = cpu_profile.record(server.process.pid, seconds - 1, output)
+        cpu_before = worker_cpu_seconds(server)
+        result = load.run(server.port, requests_file, seconds, PROFILE_CONNECTIONS)
+        cpu_ms = 1000 * (worker_cpu_seconds(server) - cpu_before) / max(1, result.requests)
+        self.errors += result.errors
+        sampler.wait(seconds + 30)
+        return cpu_profile.layers(output.read_text()), cpu_ms
 
 
 def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[str, dataset.Targets]:
@@ -316,6 +336,17 @@ def run(settings: Settings) -> int:
         say("create: service against floor")
         create, create_floor = bench.alternate((service, files["create"]), (floor, files["create"]))
         memory = memory_check(bench, service, files["mixed"])
+        profiles = {}
+        if settings.profile:
+            say("profiles (py-spy)")
+            profiles = {
+                "create": bench.profiled(service, files["create"]),
+                "create, floor": bench.profiled(floor, files["create"]),
+                "list": bench.profiled(service, files["list"]),
+                "search": bench.profiled(service, files["search"]),
+            }
+            if has_get:
+                profiles["get by id"] = bench.profiled(service, files["get"])
     finally:
         for started_server in started_servers:
             started_server.stop()
@@ -389,6 +420,11 @@ def run(settings: Settings) -> int:
     print()
     for text, met in checks:
         print(f"- {verdict(met)}: {text}")
+    if profiles:
+        print()
+        print("Worker CPU ms per request by layer (py-spy, one run each):")
+        print()
+        print(cpu_profile.table(profiles))
     print(f"\ntotal time {time.monotonic() - started:.0f} s")
 
     results = {
@@ -405,6 +441,7 @@ def run(settings: Settings) -> int:
         "ratios": {"create": create_ratio, "list_p99": list_ratio, "search_p99": search_ratio},
         "memory": memory,
         "errors": bench.errors,
+        "profiles": {name: [dict(counts), cpu] for name, (counts, cpu) in profiles.items()},
     }
     results_path = Path(os.environ.get("BENCH_RESULTS") or workdir / "results.json")
     results_path.write_text(json.dumps(results, indent=2))
