@@ -17,7 +17,7 @@ from pathlib import Path
 SAMPLES_PER_SECOND = 200
 # (layer, pattern on the frame's file): the first match names the layer.
 LAYERS = (
-    ("logging", re.compile(r"messaging/logs\.py|/logging/")),
+    ("logging", re.compile(r"messaging/logs\.py|(^|/)logging/")),
     ("metrics (prometheus)", re.compile(r"prometheus_flask_exporter/|prometheus_client/")),
     ("JSON out (orjson provider)", re.compile(r"messaging/json_provider\.py|flask/json/")),
     ("connection pool hooks", re.compile(r"messaging/connections\.py")),
