@@ -15,8 +15,8 @@ RESULT_PREFIX = "BENCH_RESULT "
 WRK_THREADS = 2
 REQUEST_TIMEOUT = "10s"
 INSTALL_HINT = (
-    "wrk is not installed. It is Debian's package 'wrk': "
-    "sudo apt-get update && sudo apt-get install -y wrk"
+    "wrk is not installed. It is Debian's package wrk; install it with 'apt-get update"
+    " && apt-get install -y wrk' (as root, or with sudo), then run make bench again."
 )
 
 
