@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
-DEFAULT_PORT = 8080
 DEFAULT_DB_PORT = 3306
 DEFAULT_MAX_CONTENT_LENGTH = 64 * 1024
 DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024

@@ -214,6 +214,8 @@ def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = current_request_id()
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
     path = loggable_path(request.path)
     # The one line that names the path; never the query string, which holds numbers.
     access_log.info(

@@ -94,6 +94,8 @@ def test_request_id_is_made_when_missing_or_invalid(client):
         assert re.fullmatch(r"[0-9a-f]{32}", echoed)
 
 
+# The line naming the numbers of a new message is a DEBUG line.
+@pytest.mark.parametrize("app_config", [{"LOG_LEVEL": "DEBUG"}])
 def test_numbers_masked_and_text_never_logged(client, log_file, caplog):
     response = client.post(
         "/v1/create",
@@ -233,6 +235,7 @@ def lines_with(log_file: Path, marker: str) -> list[str]:
     return [line for line in log_file.read_text().splitlines() if marker in line]
 
 
+@pytest.mark.parametrize("app_config", [{"LOG_LEVEL": "DEBUG"}])
 def test_request_id_from_header_is_echoed_and_on_every_line_of_the_request(
     client, create, log_file
 ):
@@ -245,7 +248,7 @@ def test_request_id_from_header_is_echoed_and_on_every_line_of_the_request(
     assert response.headers["X-Request-ID"] == "order-7f3a:retry=2"
     tagged = lines_with(log_file, "[order-7f3a:retry=2]")
     assert len(tagged) == 2
-    assert " messaging.routes.messages INFO " in tagged[0]
+    assert " messaging.routes.messages DEBUG " in tagged[0]
     assert " messaging.access INFO " in tagged[1]
 
 
