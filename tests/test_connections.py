@@ -36,6 +36,16 @@ def connection_id(raw_connection) -> int:
     return value
 
 
+def pooled_connection_id(app: Flask) -> int:
+    """The server's id of the connection the pool hands out next."""
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            return connection_id(raw)
+        finally:
+            raw.close()
+
+
 def admin_connection(app: Flask) -> pymysql.Connection:
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     return pymysql.connect(
@@ -108,10 +118,7 @@ def test_only_pymysql_connections_skip_the_rollback_after_a_commit():
 def test_killed_pooled_connection_is_never_handed_to_a_request(mariadb_app):
     client = mariadb_app.test_client()
     assert client.get(LIST_PATH).status_code == 200
-    with mariadb_app.app_context():
-        raw = db.engine.raw_connection()
-        pooled_id = connection_id(raw)
-        raw.close()
+    pooled_id = pooled_connection_id(mariadb_app)
     with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
         cursor.execute(f"KILL CONNECTION {pooled_id}")
 
@@ -203,10 +210,7 @@ def test_requests_leave_no_transaction_open(mariadb_app, path):
     )
     assert create.status_code == 200
     assert client.get(path).status_code == 200
-    with mariadb_app.app_context():
-        raw = db.engine.raw_connection()
-        pooled_id = connection_id(raw)
-        raw.close()
+    pooled_id = pooled_connection_id(mariadb_app)
     with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s",
