@@ -44,11 +44,26 @@ class IdempotencyKeyConflictError(Exception):
     """Another request with the same key got in the way and its outcome cannot be replayed."""
 
 
+@dataclass(slots=True)
+class StoredMessage:
+    """A message as a create stored or found it: the row's columns, without an ORM object."""
+
+    id: int
+    message_id: str
+    account_id: int
+    sender_number: str
+    receiver_number: str
+    message_text: str | None
+    created_at: datetime
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
 @dataclass(frozen=True)
 class Created:
     """The outcome of a create: the message, and whether it was stored before."""
 
-    message: Message
+    message: StoredMessage
     replayed: bool
 
 
@@ -105,12 +120,10 @@ def create_message(
             )
         except sa_exc.IntegrityError:
             # A concurrent request stored the key first: its row is there to replay.
-            db.session.rollback()
             continue
         except sa_exc.OperationalError as error:
             # InnoDB may pick one of several inserts waiting on the same key as a deadlock
             # victim; the others' outcome is then settled, so look again.
-            db.session.rollback()
             if _mysql_error_code(error) != MYSQL_DEADLOCK:
                 raise
             continue
@@ -118,25 +131,27 @@ def create_message(
     raise IdempotencyKeyConflictError(idempotency_key)
 
 
-def _insert_message(fields: dict[str, Any], **extra: Any) -> Message:
+def _insert_message(fields: dict[str, Any], **extra: Any) -> StoredMessage:
     values = {"message_id": new_message_id(), **fields, "created_at": utc_now(), **extra}
-    # A prepared Core insert on the session's connection: no unit of work, no statement
-    # built and cache-keyed per call, no reload after commit.
-    result = db.session.connection().execute(INSERT_MESSAGE, values)
-    db.session.commit()
-    return Message(id=result.inserted_primary_key[0], **values)
+    # One INSERT and its COMMIT on a pooled connection of its own, outside the request's
+    # session: a session's transaction bookkeeping and an ORM object cost more than the
+    # statement itself. The insert is built once (no statement made and cache-keyed per call).
+    with db.engine.connect() as connection:
+        result = connection.execute(INSERT_MESSAGE, values)
+        connection.commit()
+    return StoredMessage(id=result.inserted_primary_key[0], **values)
 
 
-def _find_by_idempotency_key(account_id: int, key: str) -> Message | None:
-    # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
-    message = db.session.scalars(
-        select(Message).where(Message.account_id == account_id, Message.idempotency_key == key)
+def _find_by_idempotency_key(account_id: int, key: str) -> StoredMessage | None:
+    row = db.session.execute(
+        select(MESSAGE_ROWS).where(Message.account_id == account_id, Message.idempotency_key == key)
     ).one_or_none()
+    # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
     db.session.commit()
-    return message
+    return None if row is None else StoredMessage(**row._mapping)
 
 
-def _replay(stored: Message, fingerprint: str) -> Message:
+def _replay(stored: StoredMessage, fingerprint: str) -> StoredMessage:
     if stored.request_hash != fingerprint:
         raise IdempotencyKeyReusedError(stored.idempotency_key)
     return stored
