@@ -64,6 +64,27 @@ def test_errors_are_documented_as_problem_json(document):
     assert lookup["get"]["responses"]["404"]["$ref"] == "#/components/responses/NOT_FOUND"
 
 
+def test_each_route_documents_the_errors_it_can_answer(document):
+    def refs(path, method):
+        return {
+            status: response.get("$ref", "").rpartition("/")[2]
+            for status, response in document["paths"][path][method]["responses"].items()
+        }
+
+    for path, operations in document["paths"].items():
+        for method in operations.keys() - {"parameters"}:
+            if path.startswith("/v1/"):
+                assert refs(path, method)["503"] == "SERVICE_UNAVAILABLE", (method, path)
+    create = refs("/v1/create", "post")
+    assert {
+        "409": "CONFLICT",
+        "413": "REQUEST_ENTITY_TOO_LARGE",
+        "415": "UNSUPPORTED_MEDIA_TYPE",
+        "422": "UNPROCESSABLE_ENTITY",
+    }.items() <= create.items()
+    assert refs("/v1/messages/{message_id}", "delete")["404"] == "NOT_FOUND"
+
+
 def test_headers_are_documented(document):
     paths = document["paths"]
     create = paths["/v1/create"]["post"]
