@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,28 @@ from messaging.routes import health, messages, metrics
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
 
 
+class Application(Flask):
+    """Flask, with a quicker answer to whether a hook or view is a coroutine function."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # Flask asks this of every hook and view on every request, through inspect's general
+        # checks; for a plain function (or method) its code's flags answer it in one look.
+        code = getattr(func, "__code__", None)
+        if (
+            code is not None
+            and not code.co_flags & inspect.CO_COROUTINE
+            and not hasattr(func, "_is_coroutine_marker")  # inspect.markcoroutinefunction
+        ):
+            return func
+        return super().ensure_sync(func)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: config → logging → extensions → blueprints → errors → commands.
 
     ``config`` overrides what the environment says (tests pass their database here).
     """
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app = Application(__name__, instance_relative_config=True, static_folder=None)
     app.json = OrjsonProvider(app)
     app.config.from_mapping(API_SETTINGS)
     app.config.from_mapping(settings_from_env())

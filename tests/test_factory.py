@@ -127,3 +127,19 @@ def test_password_never_in_config_repr_or_logs(monkeypatch, tmp_path, caplog):
     assert SECRET not in log_file.read_text()
     # the password is still what the driver is given
     assert app.config["SQLALCHEMY_DATABASE_URI"].password == SECRET
+
+
+def test_async_hooks_and_views_still_go_through_flasks_async_support():
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "LOG_FILE": ""})
+
+    async def coroutine_view() -> str:
+        return "never awaited here"
+
+    def plain_view() -> str:
+        return "plain"
+
+    # Without Flask's "async" extra, Flask refuses a coroutine function outright.
+    with pytest.raises(RuntimeError, match="async"):
+        app.ensure_sync(coroutine_view)
+    assert app.ensure_sync(plain_view) is plain_view
+    assert app.ensure_sync(app.make_response) == app.make_response
