@@ -31,6 +31,9 @@ LOG_FORMATS = ("text", "json")
 # RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
 PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 
+# Where a formatter leaves its text on a record: (formatter, text).
+FORMATTED_ATTRIBUTE = "messaging_formatted"
+
 access_log = logging.getLogger("messaging.access")
 
 
@@ -57,22 +60,38 @@ class RequestIdFilter(logging.Filter):
     """Stamp every record with the id of the request it was logged in."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
+        # Each handler runs its filters: the record is stamped by the first.
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
         return True
 
 
 class UTCFormatter(logging.Formatter):
+    """Times in UTC with milliseconds; each record formatted once for every handler."""
+
     converter = time.gmtime
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"
 
+    def format(self, record: logging.LogRecord) -> str:
+        # The console and the file share this formatter: the second asks for the same text.
+        done = record.__dict__.get(FORMATTED_ATTRIBUTE)
+        if done is not None and done[0] is self:
+            return done[1]
+        text = self.render(record)
+        setattr(record, FORMATTED_ATTRIBUTE, (self, text))
+        return text
+
+    def render(self, record: logging.LogRecord) -> str:
+        return super().format(record)
+
 
 class JsonFormatter(UTCFormatter):
     """One JSON object per line; access lines carry their fields as members."""
 
-    def format(self, record: logging.LogRecord) -> str:
+    def render(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record),
             "logger": record.name,
@@ -104,17 +123,24 @@ class SharedRotatingFileHandler(logging.Handler):
         self._pid = -1
         self._fd = -1
         self._lock_fd = -1
+        self._inode = (-1, -1)
 
     def _open(self) -> None:
         # Descriptors inherited across fork would share one flock: reopen per process.
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._open_file()
 
-    def _reopen(self) -> None:
-        os.close(self._fd)
+    def _open_file(self) -> os.stat_result:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        opened = os.fstat(self._fd)
+        self._inode = (opened.st_dev, opened.st_ino)
+        return opened
+
+    def _reopen(self) -> os.stat_result:
+        os.close(self._fd)
+        return self._open_file()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -140,13 +166,14 @@ class SharedRotatingFileHandler(logging.Handler):
             line = (self.format(record) + "\n").encode("utf-8", "replace")
             self._open()
             with self._exclusive():
+                # What the path names now: the file this process holds open, unless
+                # another one rotated it (or it was removed) since the last write.
                 try:
                     current = os.stat(self.path)
                 except FileNotFoundError:
                     current = None
-                if current is None or current.st_ino != os.fstat(self._fd).st_ino:
-                    self._reopen()
-                    current = os.fstat(self._fd)
+                if current is None or (current.st_dev, current.st_ino) != self._inode:
+                    current = self._reopen()
                 if (
                     self.max_bytes
                     and current.st_size
