@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -12,7 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, insert, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Row,
+    Select,
+    delete,
+    func,
+    insert,
+    select,
+    union_all,
+)
 from sqlalchemy import exc as sa_exc
 
 from messaging.extensions import db
@@ -137,9 +149,33 @@ def _insert_message(fields: dict[str, Any], **extra: Any) -> StoredMessage:
     # session: a session's transaction bookkeeping and an ORM object cost more than the
     # statement itself. The insert is built once (no statement made and cache-keyed per call).
     with db.engine.connect() as connection:
-        result = connection.execute(INSERT_MESSAGE, values)
+        new_id = _insert(connection, values)
         connection.commit()
-    return StoredMessage(id=result.inserted_primary_key[0], **values)
+    return StoredMessage(id=new_id, **values)
+
+
+def _insert(connection: Connection, values: dict[str, Any]) -> int:
+    """Run the INSERT and return the new row's id.
+
+    Where the driver takes the values as they are, the statement goes to it as text: half
+    of a Core execution's time went to matching the parameters to the compiled statement.
+    """
+    sql = _driver_insert_sql(connection.dialect, tuple(values))
+    if sql is None:
+        return connection.execute(INSERT_MESSAGE, values).inserted_primary_key[0]
+    return connection.exec_driver_sql(sql, values).lastrowid
+
+
+@functools.cache
+def _driver_insert_sql(dialect: Dialect, keys: tuple[str, ...]) -> str | None:
+    """The INSERT of these columns in the driver's own SQL, when the driver takes named
+    parameters and no column converts its value on the way in (PyMySQL); else None."""
+    columns = [Message.__table__.c[key] for key in keys]
+    if dialect.positional or any(
+        column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+    ):
+        return None
+    return str(INSERT_MESSAGE.compile(dialect=dialect, column_keys=list(keys)))
 
 
 def _find_by_idempotency_key(account_id: int, key: str) -> StoredMessage | None:

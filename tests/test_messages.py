@@ -43,6 +43,14 @@ def test_create_message(client):
     assert before - timedelta(seconds=1) <= created <= datetime.now(UTC)
 
 
+def test_a_created_message_reads_back_exactly_as_the_create_answered(client, create):
+    for fields in ({"message_text": "Grüße 👋"}, {"message_text": None}):
+        created = create(account_id=31, **fields)
+        with client.get(f"/v1/messages/{created['message_id']}") as response:
+            assert response.status_code == 200
+            assert response.get_json() == created  # created_at to the microsecond
+
+
 def test_create_message_without_text_stores_null(client, create):
     body = create(account_id=7)
     assert body["message_text"] is None

@@ -189,3 +189,16 @@ def test_lists_of_several_values_read_each_value_in_index_order(app, rows):
             reads = [d for d in details if d.startswith("SEARCH messages USING COVERING INDEX")]
             assert len(reads) == 3
             assert all("ix_messages_account_id_id (account_id=?)" in d for d in reads)
+
+
+def test_creates_reach_pymysql_as_its_own_sql_and_other_drivers_through_core(app):
+    keys = ("message_id", "account_id", "sender_number", "receiver_number", "message_text")
+    with app.app_context():
+        dialect = db.engine.dialect
+        sql = store._driver_insert_sql(dialect, (*keys, "created_at"))
+    if dialect.driver == "pymysql":
+        assert sql is not None and sql.startswith("INSERT INTO messages (message_id,")
+        assert "%(created_at)s" in sql
+    else:
+        # SQLite stores times as text: the column's own conversion must run.
+        assert sql is None
