@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask_smorest import Blueprint, abort
 
 from messaging import auth, store
@@ -22,6 +22,7 @@ from messaging.pagination import Keyed, keyset_page
 from messaging.schemas import (
     EXAMPLE_CREATE,
     EXAMPLE_MESSAGE,
+    IDEMPOTENCY_KEY_HEADER,
     AccountPathSchema,
     IdempotencyHeaderSchema,
     MessageCreateSchema,
@@ -44,22 +45,30 @@ IDEMPOTENT_REPLAYED_HEADER = "Idempotent-Replayed"
 View = Callable[..., Any]
 
 
-def alt_responses(*responses: tuple[int, str]) -> Callable[[View], View]:
-    """Document alternative responses, (status, component response) each, as
-    ``blp.alt_response`` does, but without the function it wraps around the view.
+def documentation_only(*decorators: Callable[[View], View]) -> Callable[[View], View]:
+    """Apply flask-smorest decorators for what they add to the OpenAPI document only.
 
-    That wrapper does nothing on a request but call the view; the documentation is all
-    it adds, kept in the ``_apidoc`` attribute flask-smorest reads the views' documents from.
+    Each also wraps the view in a function that runs on every request: for
+    ``alt_response`` it does nothing but call the view; for ``arguments`` its work is
+    done by the view itself. The document is kept in the ``_apidoc`` attribute that
+    flask-smorest reads from the view.
     """
 
     def decorator(view: View) -> View:
         documented = view
-        for status, response in responses:
-            documented = blp.alt_response(status, response=response)(documented)
+        for decorate in decorators:
+            documented = decorate(documented)
         view._apidoc = documented._apidoc  # type: ignore[attr-defined]
         return view
 
     return decorator
+
+
+def alt_responses(*responses: tuple[int, str]) -> Callable[[View], View]:
+    """Document alternative responses: (status, name of a component response) each."""
+    return documentation_only(
+        *(blp.alt_response(status, response=name) for status, name in responses)
+    )
 
 
 # What any /v1 route may answer: 401 (API keys on) and 503 (database gone).
@@ -67,12 +76,20 @@ shared_errors = alt_responses((401, "UNAUTHORIZED"), (503, "SERVICE_UNAVAILABLE"
 
 
 LIST_HEADERS = {"Link": "Link"}
+IDEMPOTENCY_HEADER = IdempotencyHeaderSchema()
+
+
+def idempotency_key() -> str | None:
+    """The create's ``Idempotency-Key``, validated (a 422 if bad); read only when sent."""
+    if IDEMPOTENCY_KEY_HEADER not in request.headers:
+        return None
+    return parser.parse(IDEMPOTENCY_HEADER, request, location="headers").get("idempotency_key")
 
 
 @blp.post("/create")
 @shared_errors
 @blp.arguments(MessageCreateSchema(), example=EXAMPLE_CREATE)
-@blp.arguments(IdempotencyHeaderSchema(), location="headers")
+@documentation_only(blp.arguments(IDEMPOTENCY_HEADER, location="headers"))
 @blp.response(
     200,
     MessageSchema,
@@ -85,15 +102,15 @@ LIST_HEADERS = {"Link": "Link"}
     (413, "REQUEST_ENTITY_TOO_LARGE"),
     (415, "UNSUPPORTED_MEDIA_TYPE"),
 )
-def create_message(payload: dict[str, Any], headers: dict[str, Any]) -> Any:
+def create_message(payload: dict[str, Any]) -> Any:
     """Store a message; the response holds its new `message_id`.
 
     With an `Idempotency-Key` header, a retry of the same request answers with
     the message the first one stored (and `Idempotent-Replayed: true`) instead
     of storing another; the same key with a different body is a 422.
     """
+    key = idempotency_key()
     auth.ensure_may_act_for(payload["account_id"])
-    key = headers.get("idempotency_key")
     try:
         created = store.create_message(**payload, idempotency_key=key)
     except store.IdempotencyKeyReusedError:
