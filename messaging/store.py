@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,13 +146,32 @@ def create_message(
 
 def _insert_message(fields: dict[str, Any], **extra: Any) -> StoredMessage:
     values = {"message_id": new_message_id(), **fields, "created_at": utc_now(), **extra}
-    # One INSERT and its COMMIT on a pooled connection of its own, outside the request's
-    # session: a session's transaction bookkeeping and an ORM object cost more than the
-    # statement itself.
-    with db.engine.connect() as connection:
+    with _write_connection() as connection:
         new_id = _insert(connection, values)
-        connection.commit()
     return StoredMessage(id=new_id, **values)
+
+
+@contextmanager
+def _write_connection() -> Iterator[Connection]:
+    """A connection for one write, committed when the block ends without an error.
+
+    The request's session is used only when it already holds a connection (with API
+    keys on, the key lookup opened one): a second checkout would cost another pre-ping.
+    Otherwise the write gets a pooled connection of its own, outside the session, whose
+    transaction bookkeeping costs more than a single INSERT.
+    """
+    # Asked without making a session for a request that has none.
+    if db.session.registry.has() and db.session().in_transaction():
+        try:
+            yield db.session.connection()
+        except BaseException:
+            db.session.rollback()
+            raise
+        db.session.commit()
+        return
+    with db.engine.connect() as connection:
+        yield connection
+        connection.commit()
 
 
 def _insert(connection: Connection, values: dict[str, Any]) -> int:
@@ -166,7 +186,8 @@ def _insert(connection: Connection, values: dict[str, Any]) -> int:
     return connection.exec_driver_sql(sql, values).lastrowid
 
 
-@functools.cache
+# Two backends at most in a process (tests), two column sets each (with an idempotency key or not).
+@functools.lru_cache(maxsize=8)
 def _driver_insert_sql(dialect: Dialect, keys: tuple[str, ...]) -> str | None:
     """The INSERT of these columns in the driver's own SQL, when the driver takes named
     parameters and no column converts its value on the way in (PyMySQL); else None."""

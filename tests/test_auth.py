@@ -6,7 +6,7 @@ import hashlib
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from messaging import create_app
 from messaging.config import ConfigError, settings_from_env
@@ -278,3 +278,17 @@ def test_admin_key_acts_for_every_account(client, admin, alice):
     assert client.get(f"/v1/messages/{a['message_id']}", headers=admin).status_code == 200
     assert ids(client.get("/v1/get/messages/2", headers=admin)) == [b["message_id"]]
     assert client.delete(f"/v1/messages/{b['message_id']}", headers=admin).status_code == 204
+
+
+def test_a_create_with_a_key_uses_one_pooled_connection(app, client, alice):
+    """The key lookup and the INSERT share the request's connection: one checkout, one pre-ping."""
+    checkouts = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: checkouts.append(args)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        assert create(client, alice, 1)["account_id"] == 1
+    finally:
+        event.remove(engine, "checkout", listener)
+    assert len(checkouts) == 1
