@@ -8,39 +8,15 @@ import time
 from datetime import timedelta
 
 import click
-import flask_migrate
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 
-from messaging import auth, store
-from messaging.extensions import db
+from messaging import auth, migrations, store
 from messaging.schemas import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
 
 INIT_DB_WAIT_SECONDS = 60
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DURATION_PATTERN = re.compile(r"^\s*([0-9]{1,6})\s*([smhdw])\s*$")
-
-
-def wait_for_database(timeout: float) -> None:
-    """Retry until the database answers; a container may start before its database."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with db.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return
-        except sa_exc.OperationalError as error:
-            cause = getattr(error, "orig", error)
-            if time.monotonic() >= deadline:
-                raise click.ClickException(
-                    f"the database did not answer within {timeout:g} s: {cause}"
-                ) from None
-            click.echo(f"waiting for the database: {cause}", err=True)
-            time.sleep(1)
-        finally:
-            db.engine.dispose()
 
 
 @click.command("init-db")
@@ -53,9 +29,15 @@ def wait_for_database(timeout: float) -> None:
 )
 @with_appcontext
 def init_db_command(wait: float) -> None:
-    """Bring the database schema to the newest migration (safe to run again)."""
-    wait_for_database(wait)
-    flask_migrate.upgrade()
+    """Bring the database schema to the newest migration (safe to run again).
+
+    A database holding the FastAPI service's messages table is adopted in place.
+    """
+    try:
+        migrations.wait_for_database(wait, report=lambda line: click.echo(line, err=True))
+        migrations.upgrade_schema(report=click.echo)
+    except migrations.SchemaError as error:
+        raise click.ClickException(str(error)) from None
     click.echo("database schema is up to date")
 
 

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from alembic.script import ScriptDirectory
+from click.testing import Result
+from flask import Flask
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
-from messaging import create_app
+from messaging import create_app, store
 from messaging.extensions import db
+from messaging.migrations import alembic_config as messaging_alembic_config
+from messaging.models import Message
+from tests.conftest import BACKENDS, mariadb_url
+
+
+def alembic_config(app: Flask, versions: str | None = None):
+    with app.app_context():
+        return messaging_alembic_config(versions)
 
 
 def test_migrated_schema_matches_the_models(app):
@@ -59,3 +79,279 @@ def test_mysql_tables_and_connection_use_utf8mb4(app):
         charset = connection.execute(text("SELECT @@character_set_connection")).scalar_one()
     assert collation == "utf8mb4_unicode_ci"
     assert charset == "utf8mb4"
+
+
+# The FastAPI service's table exactly as its SQLAlchemy model made it on MySQL, and the
+# same on SQLite; rows that service accepted, which it never validated.
+FASTAPI_MYSQL_DDL = """
+CREATE TABLE messages (
+  id INTEGER NOT NULL AUTO_INCREMENT, message_id VARCHAR(255), account_id INTEGER,
+  sender_number VARCHAR(255), receiver_number VARCHAR(255), PRIMARY KEY (id));
+CREATE INDEX ix_messages_id ON messages (id);
+CREATE UNIQUE INDEX ix_messages_message_id ON messages (message_id);
+CREATE INDEX ix_messages_account_id ON messages (account_id);
+CREATE INDEX ix_messages_sender_number ON messages (sender_number);
+CREATE INDEX ix_messages_receiver_number ON messages (receiver_number);
+"""
+FASTAPI_SQLITE_DDL = """
+CREATE TABLE messages (
+  id INTEGER NOT NULL, message_id VARCHAR(255), account_id INTEGER,
+  sender_number VARCHAR(255), receiver_number VARCHAR(255), PRIMARY KEY (id));
+CREATE INDEX ix_messages_id ON messages (id);
+CREATE UNIQUE INDEX ix_messages_message_id ON messages (message_id);
+CREATE INDEX ix_messages_account_id ON messages (account_id);
+CREATE INDEX ix_messages_sender_number ON messages (sender_number);
+CREATE INDEX ix_messages_receiver_number ON messages (receiver_number);
+"""
+# What the old service sent for every create: no message_text, no created_at.
+FASTAPI_INSERT = (
+    "INSERT INTO messages (message_id, account_id, sender_number, receiver_number)"
+    " VALUES (:message_id, :account_id, :sender_number, :receiver_number)"
+)
+FASTAPI_ROWS = [
+    # message_id, account_id, sender_number, receiver_number
+    ("0c6f3e4a-2b1d-4f5e-9a8b-7c6d5e4f3a21", 1001, "+1 555-123-4567", "+1 (555) 765-4321"),
+    ("5A0E8C2B-3D4F-4A6B-8C9D-0E1F2A3B4C5D", 1001, "555.123.4567", "5557654321"),
+    ("9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", 1001, "+1 555-123-4567-0000000", "+15557654321"),
+    ("1b2c3d4e-5f60-4718-89ab-cdef01234567", 1002, "abc", ""),
+    ("2c3d4e5f-6071-4829-9abc-def012345678", None, None, None),
+    ("3d4e5f60-7182-493a-abcd-ef0123456789", 1001, "123456789012345678901", "+15557654321"),
+    ("4E5F6071-8293-4A4B-BCDE-F0123456789A", 1002, "+1-555-123-4567", "abc"),
+]
+OLD_COLUMNS = "id, message_id, account_id, sender_number, receiver_number"
+
+
+def fastapi_database_url(backend: str, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'fastapi.sqlite3'}"
+    url = make_url(mariadb_url())
+    return url.set(database=f"{url.database}_fastapi").render_as_string(hide_password=False)
+
+
+def recreate_mariadb_database(url: str, *, drop_only: bool = False) -> None:
+    """A database of the server's default character set, as the old service's was."""
+    name = make_url(url).database
+    engine = create_engine(make_url(url).set(database=""))
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        if not drop_only:
+            connection.execute(text(f"CREATE DATABASE `{name}`"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request, tmp_path) -> Iterator[str]:
+    """The URL of a database of its own that holds nothing."""
+    url = fastapi_database_url(request.param, tmp_path)
+    if request.param == "mariadb":
+        recreate_mariadb_database(url)
+    yield url
+    if request.param == "mariadb":
+        recreate_mariadb_database(url, drop_only=True)
+
+
+@pytest.fixture
+def fastapi_database(empty_database) -> str:
+    """A database holding the FastAPI service's table and rows it accepted."""
+    engine = create_engine(empty_database)
+    ddl = FASTAPI_SQLITE_DDL if engine.dialect.name == "sqlite" else FASTAPI_MYSQL_DDL
+    with engine.begin() as connection:
+        for statement in filter(str.strip, ddl.split(";")):
+            connection.execute(text(statement))
+        for message_id, account_id, sender, receiver in FASTAPI_ROWS:
+            connection.execute(
+                text(FASTAPI_INSERT),
+                {
+                    "message_id": message_id,
+                    "account_id": account_id,
+                    "sender_number": sender,
+                    "receiver_number": receiver,
+                },
+            )
+    engine.dispose()
+    return empty_database
+
+
+def old_rows(url: str) -> list[tuple]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT {OLD_COLUMNS} FROM messages ORDER BY id")).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def app_on(url: str) -> Flask:
+    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": ""})
+
+
+def init_db(url: str, *args: str) -> Result:
+    """``flask --app messaging init-db`` on the database at ``url``, in this process."""
+    app = app_on(url)
+    result = app.test_cli_runner().invoke(args=["init-db", *args])
+    with app.app_context():
+        db.engine.dispose()
+    return result
+
+
+def assert_one_line_error(result: Result, *phrases: str) -> None:
+    """Exit status 1 and a single ``Error:`` line: the command ended with no traceback."""
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in errors[0]
+
+
+def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
+    before = old_rows(fastapi_database)
+
+    result = init_db(fastapi_database)
+
+    assert result.exit_code == 0, result.output
+    assert f"adopting the FastAPI service's messages table in place ({len(before)} rows)" in (
+        result.stdout
+    )
+    assert old_rows(fastapi_database) == before
+    app = app_on(fastapi_database)
+    with app.app_context(), db.engine.connect() as connection:
+        new_columns = connection.execute(
+            text("SELECT message_text, created_at, idempotency_key FROM messages")
+        ).all()
+        heads = MigrationContext.configure(connection).get_current_heads()
+        inspector = inspect(connection)
+        columns = {column["name"] for column in inspector.get_columns("messages")}
+        indexes = {index["name"]: index for index in inspector.get_indexes("messages")}
+        tables = set(inspector.get_table_names())
+        db.engine.dispose()
+    assert set(new_columns) == {(None, None, None)}  # an old row's time is not invented
+    assert set(heads) == {ScriptDirectory.from_config(alembic_config(app)).get_current_head()}
+    assert set(db.metadata.tables) <= tables
+    assert {column.name for column in Message.__table__.columns} == columns
+    for index in Message.__table__.indexes:
+        assert indexes[index.name]["column_names"] == [column.name for column in index.columns]
+        assert bool(indexes[index.name]["unique"]) == bool(index.unique)
+
+
+def test_the_old_services_insert_works_after_adoption(fastapi_database):
+    assert init_db(fastapi_database).exit_code == 0
+    engine = create_engine(fastapi_database)
+    before = store.utc_now().replace(microsecond=0)
+    with engine.begin() as connection:
+        connection.execute(
+            text(FASTAPI_INSERT),
+            {
+                "message_id": "7f1e2d3c-4b5a-4697-8877-665544332211",
+                "account_id": 1001,
+                "sender_number": "+1 555 123 4567",
+                "receiver_number": "12345678901234567890123",
+            },
+        )
+        created_at = connection.execute(
+            text("SELECT created_at FROM messages WHERE account_id = 1001 ORDER BY id DESC")
+        ).first()[0]
+    engine.dispose()
+    # Rows written by the old service during the switch get the database's UTC time.
+    if isinstance(created_at, str):  # SQLite hands back the text its default made
+        created_at = datetime.fromisoformat(created_at)
+    assert before <= created_at <= store.utc_now() + timedelta(seconds=1)
+
+
+def test_init_db_is_safe_to_repeat_after_adoption(fastapi_database):
+    assert init_db(fastapi_database).exit_code == 0
+    before = old_rows(fastapi_database)
+    result = init_db(fastapi_database)
+    assert result.exit_code == 0, result.output
+    assert "adopting" not in result.stdout
+    assert old_rows(fastapi_database) == before
+
+
+def test_init_db_finishes_an_interrupted_adoption(fastapi_database):
+    before = old_rows(fastapi_database)
+    # As if init-db had stopped after the adoption's first ALTER TABLE.
+    app = app_on(fastapi_database)
+    with app.app_context():
+        command.stamp(alembic_config(app, "fastapi"), "f001")
+        with db.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE messages ADD COLUMN message_text TEXT NULL"))
+        db.engine.dispose()
+
+    result = init_db(fastapi_database)
+
+    assert result.exit_code == 0, result.output
+    assert old_rows(fastapi_database) == before
+    with app.app_context(), db.engine.connect() as connection:
+        indexes = {index["name"] for index in inspect(connection).get_indexes("messages")}
+        db.engine.dispose()
+    assert {index.name for index in Message.__table__.indexes} <= indexes
+
+
+def test_init_db_refuses_a_messages_table_of_another_shape(empty_database):
+    engine = create_engine(empty_database)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT)"))
+    result = init_db(empty_database)
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert_one_line_error(result, "messages (id, body)", "Nothing was changed")
+    assert tables == {"messages"}
+
+
+def test_init_db_refuses_a_migration_newer_than_the_code(empty_database):
+    assert init_db(empty_database).exit_code == 0
+    engine = create_engine(empty_database)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    result = init_db(empty_database)
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+    assert_one_line_error(result, "at migration 9999", "does not know", "Nothing was changed")
+    assert version == [("9999",)]
+
+
+def test_init_db_names_a_database_that_does_not_exist_at_once():
+    """As an operator sees it: one line on stderr, no traceback, and no 60 s of waiting."""
+    url = make_url(mariadb_url())
+    missing = url.set(database=f"{url.database}_missing")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "messaging", "init-db", "--wait", "60"],
+        env={
+            **os.environ,
+            "DATABASE_URL": missing.render_as_string(hide_password=False),
+            "LOG_FILE": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.monotonic() - started < 50
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "waiting" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(
+        f"Error: database '{url.database}_missing' does not exist at"
+        f" {missing.render_as_string(hide_password=True)}"
+    )
+    assert errors[0].endswith(
+        f": create it with CREATE DATABASE `{url.database}_missing` CHARACTER SET utf8mb4"
+        " COLLATE utf8mb4_unicode_ci; or correct DB_NAME"
+    )
+
+
+def test_init_db_names_a_refused_login_at_once():
+    url = make_url(mariadb_url()).set(username="no_such_user_here", password="s3cret-pw")
+    result = init_db(url.render_as_string(hide_password=False), "--wait", "60")
+    assert_one_line_error(
+        result, "access denied for user 'no_such_user_here'", "check DB_USER and DB_PASSWORD"
+    )
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+def test_init_db_names_an_sqlite_file_it_cannot_open(tmp_path):
+    result = init_db(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'db.sqlite3'}")
+    assert_one_line_error(result, "cannot open the SQLite database", "no/such/dir")
