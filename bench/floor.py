@@ -15,7 +15,8 @@ import pymysql
 from flask import Flask, request
 from sqlalchemy.engine import make_url
 
-from messaging.store import new_message_id, utc_now
+from messaging.clock import utc_now
+from messaging.ids import new_message_id
 
 INSERT = (
     "INSERT INTO messages (message_id, account_id, sender_number, receiver_number,"

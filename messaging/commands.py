@@ -11,8 +11,14 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from messaging import auth, migrations, store
-from messaging.schemas import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
+from messaging import api_keys, migrations
+from messaging.clock import utc_now
+from messaging.deletion import (
+    PURGE_BATCH_SIZE,
+    count_messages_older_than,
+    purge_messages_older_than,
+)
+from messaging.limits import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
 
 INIT_DB_WAIT_SECONDS = 60
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -74,24 +80,24 @@ class Duration(click.ParamType):
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),
-    default=store.PURGE_BATCH_SIZE,
+    default=PURGE_BATCH_SIZE,
     show_default=True,
     help="Messages deleted per transaction.",
 )
 @with_appcontext
 def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_size: int) -> None:
     """Delete messages older than a retention period, a short transaction per batch."""
-    cutoff = store.utc_now() - age
+    cutoff = utc_now() - age
     scope = f" of account {account_id}" if account_id is not None else ""
     what = f"messages{scope} created before {cutoff.isoformat(timespec='seconds')}Z"
-    total = store.count_messages_older_than(cutoff, account_id)
+    total = count_messages_older_than(cutoff, account_id)
     if dry_run:
         click.echo(f"would delete {total:,} {what} (dry run, nothing deleted)")
         return
 
     started = time.monotonic()
     deleted = batches = 0
-    batches_of_deletions = store.purge_messages_older_than(cutoff, account_id, batch_size)
+    batches_of_deletions = purge_messages_older_than(cutoff, account_id, batch_size)
 
     def rate() -> str:
         elapsed = time.monotonic() - started
@@ -135,7 +141,7 @@ def create_api_key_command(account_id: int | None, admin: bool) -> None:
     """Make a key and print its token, once: only a hash of it is stored."""
     if admin == (account_id is not None):
         raise click.UsageError("give either --account-id N or --admin")
-    key, token = auth.create_api_key(account_id)
+    key, token = api_keys.create_api_key(account_id)
     click.echo(f"API key {key.id} for {describe_scope(key.account_id)}; the token, shown only now:")
     click.echo(token)
 
@@ -144,7 +150,7 @@ def create_api_key_command(account_id: int | None, admin: bool) -> None:
 @with_appcontext
 def list_api_keys_command() -> None:
     """Every key: id, scope, when it was made and whether it is revoked (never the token)."""
-    keys = auth.list_api_keys()
+    keys = api_keys.list_api_keys()
     if not keys:
         click.echo("no API keys")
         return
@@ -164,7 +170,7 @@ def list_api_keys_command() -> None:
 @with_appcontext
 def revoke_api_key_command(key_id: int) -> None:
     """Revoke a key for good: its token is refused from the next request on."""
-    key = auth.revoke_api_key(key_id)
+    key = api_keys.revoke_api_key(key_id)
     if key is None:
         raise click.ClickException(f"there is no API key {key_id}")
     click.echo(f"API key {key.id} for {describe_scope(key.account_id)} is revoked")

@@ -10,11 +10,16 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from messaging.logs import current_request_id
+from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
 from messaging.metrics import service_metrics
-
-PROBLEM_MIMETYPE = "application/problem+json"
-DATABASE_RETRY_AFTER_SECONDS = 2
+from messaging.protocol import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE_DETAIL,
+    IDEMPOTENCY_KEY_HEADER,
+    PROBLEM_MIMETYPE,
+    RETRY_AFTER_HEADER,
+)
+from messaging.request_log import current_request_id
 
 # Connection refused, lost or timed out, pool exhausted: all mean "try again soon".
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
@@ -79,16 +84,33 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, data.get("message") or error.description or "", headers=headers)
 
 
-def handle_database_unavailable(error: Exception) -> Response:
-    # Only the driver's error class and code: the full text would quote the SQL parameters.
+def report_database_unavailable(error: Exception, context: str) -> None:
+    """Log (class and code of the driver's error only) and count an unreachable database."""
+    # The full text would quote the SQL parameters.
     cause = getattr(error, "orig", None) or error
-    log.warning("database unavailable: %s %s", type(cause).__name__, cause.args[:1])
+    log.warning("%s: database unavailable: %s %s", context, type(cause).__name__, cause.args[:1])
     service_metrics().database_errors.inc()
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    report_database_unavailable(error, "request")
     return problem(
         503,
-        "The database cannot be reached right now; retry shortly.",
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        DATABASE_UNAVAILABLE_DETAIL,
+        headers={RETRY_AFTER_HEADER: str(DATABASE_RETRY_AFTER_SECONDS)},
     )
+
+
+def handle_idempotency_key_reused(error: IdempotencyKeyReusedError) -> Response:
+    return problem(
+        422,
+        "This Idempotency-Key was used with a different request body.",
+        errors={IDEMPOTENCY_KEY_HEADER: ["Already used with a different body."]},
+    )
+
+
+def handle_idempotency_key_conflict(error: IdempotencyKeyConflictError) -> Response:
+    return problem(409, "A concurrent request with this Idempotency-Key is in the way; retry.")
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -104,6 +126,8 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Replace every default error page with problem+json (after the API's own handler)."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(IdempotencyKeyReusedError, handle_idempotency_key_reused)
+    app.register_error_handler(IdempotencyKeyConflictError, handle_idempotency_key_conflict)
     for error_class in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_class, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

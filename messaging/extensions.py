@@ -1,4 +1,4 @@
-"""Extensions created once, unbound; ``create_app`` binds them to an application."""
+"""Extensions created once, unbound: db, migrate, api; ``create_app`` binds them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from messaging.openapi import ProblemApi
+from messaging.problem_api import ProblemApi
 
 # Fixed constraint names keep migrations identical on every backend.
 NAMING_CONVENTION = {

@@ -1,4 +1,4 @@
-"""Database tables, as SQLAlchemy models."""
+"""The tables, as typed SQLAlchemy models: messages and API keys."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from sqlalchemy import CHAR, BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
+from messaging.clock import utc_now
 from messaging.extensions import db
-from messaging.schemas import IDEMPOTENCY_KEY_MAX_LENGTH
-
-PHONE_NUMBER_LENGTH = 16  # "+" and the 15 digits E.164 allows
-MESSAGE_ID_LENGTH = 36  # canonical UUID text
-REQUEST_HASH_LENGTH = 64  # SHA-256, hex
-TOKEN_HASH_LENGTH = 64  # SHA-256, hex
+from messaging.limits import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    MESSAGE_ID_LENGTH,
+    PHONE_NUMBER_LENGTH,
+    SHA256_HEX_LENGTH,
+)
+from messaging.records import MESSAGE_FIELDS
 
 # SQLite only auto-increments an INTEGER primary key; MySQL's DATETIME drops
 # fractions of a second unless asked for them.
@@ -47,11 +49,11 @@ class Message(db.Model):
     receiver_number: Mapped[str] = mapped_column(String(PHONE_NUMBER_LENGTH), nullable=False)
     message_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Naive, always UTC: MySQL DATETIME has no zone.
-    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False, default=utc_now)
     # Set when the client sent an Idempotency-Key: the key, and a hash of what it asked
     # for, so a retry can be told from a different request reusing the key.
     idempotency_key: Mapped[str | None] = mapped_column(IdempotencyKey, nullable=True)
-    request_hash: Mapped[str | None] = mapped_column(CHAR(REQUEST_HASH_LENGTH), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(CHAR(SHA256_HEX_LENGTH), nullable=True)
 
     __table_args__ = (
         Index("uq_messages_message_id", "message_id", unique=True),
@@ -74,16 +76,20 @@ class Message(db.Model):
         return f"<Message {self.message_id} account={self.account_id}>"
 
 
+# What every read of a message selects: a ``MessageRecord``'s columns, in its order.
+MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MESSAGE_FIELDS)
+
+
 class ApiKey(db.Model):
     """A bearer token's SHA-256 hash, and the account it may act for; the token is never stored."""
 
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    token_hash: Mapped[str] = mapped_column(CHAR(TOKEN_HASH_LENGTH), nullable=False)
+    token_hash: Mapped[str] = mapped_column(CHAR(SHA256_HEX_LENGTH), nullable=False)
     # None: an admin key, which acts for every account.
     account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
     __table_args__ = (

@@ -1,9 +1,7 @@
-"""The OpenAPI document's shared parts, and Swagger UI served from a package, not a CDN.
+"""The OpenAPI document's own parts: its settings, the components routes refer to by name,
+the security it declares and how the service's own fields are described.
 
-flask-smorest writes most of the document from the schemas; this module gives
-it the problem+json error body, the response headers several routes share, and
-the Swagger UI assets bundled in the ``swagger-ui-bundle`` package so that
-``/docs`` works with no internet.
+flask-smorest writes the rest from the schemas and the routes' decorators.
 """
 
 from __future__ import annotations
@@ -11,13 +9,11 @@ from __future__ import annotations
 import http
 from typing import Any
 
-from flask import Blueprint, Flask, Response, send_from_directory
+from flask import Flask
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
-from swagger_ui_bundle import swagger_ui_path
 
-from messaging.errors import PROBLEM_MIMETYPE
-from messaging.schemas import CommaSeparated, MessageId, ProblemSchema
+from messaging.protocol import BEARER_SCHEME, IDEMPOTENT_REPLAYED_HEADER, LINK_HEADER
+from messaging.schemas import CommaSeparated, MessageId
 
 SWAGGER_UI_ASSETS_URL = "/docs/assets/"
 BEARER_SCHEME_NAME = "bearerAuth"
@@ -45,60 +41,39 @@ API_SETTINGS: dict[str, Any] = {
     },
 }
 
-LINK_HEADER = {
+LINK_DOC = {
     "description": 'The next page, as `<URL>; rel="next"`, when more rows follow.',
     "schema": {"type": "string"},
     "example": '<http://localhost:8080/v1/search?limit=100&cursor=aWQ6MTIzNDU>; rel="next"',
 }
-IDEMPOTENT_REPLAYED_HEADER = {
+IDEMPOTENT_REPLAYED_DOC = {
     "description": "`true` when this answer replays the message an earlier request with the"
     " same Idempotency-Key stored; absent otherwise.",
     "schema": {"type": "string", "enum": ["true"]},
 }
-REQUEST_ID_HEADER = {
-    "description": "The request's id, as sent in X-Request-ID or made up; it is in the logs.",
-    "schema": {"type": "string"},
-}
-WWW_AUTHENTICATE_HEADER = {
-    "description": 'How to authenticate: `Bearer`, with `error="invalid_token"` for a bad key.',
-    "schema": {"type": "string"},
-}
-BEARER_SCHEME = {
-    "type": "http",
-    "scheme": "bearer",
-    "description": "An API key from `flask --app messaging api-key create`.",
-}
-RETRY_AFTER_HEADER = {
+RETRY_AFTER_DOC = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "integer"},
 }
+WWW_AUTHENTICATE_DOC = {
+    "description": f'How to authenticate: `{BEARER_SCHEME}`, with `error="invalid_token"` for a'
+    " bad key.",
+    "schema": {"type": "string"},
+}
+BEARER_SCHEME_DOC = {
+    "type": "http",
+    "scheme": BEARER_SCHEME.lower(),
+    "description": "An API key from `flask --app messaging api-key create`.",
+}
+
+# Response headers by the name of their component.
+LIST_HEADERS = {LINK_HEADER: LINK_HEADER}
+CREATE_HEADERS = {IDEMPOTENT_REPLAYED_HEADER: IDEMPOTENT_REPLAYED_HEADER}
 
 
-class ProblemApi(Api):
-    """flask-smorest's ``Api`` documenting every error as problem+json."""
-
-    ERROR_SCHEMA = ProblemSchema
-
-    def _register_responses(self) -> None:
-        for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-                response["example"] = {
-                    "type": "about:blank",
-                    "title": status.phrase,
-                    "status": status.value,
-                    "detail": status.description,
-                }
-            if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
-                response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
-            if status == http.HTTPStatus.UNAUTHORIZED:
-                response["headers"] = {"WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
-            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "An error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+def error_responses(*statuses: int) -> dict[int, str]:
+    """For ``@blp.doc(responses=...)``: each status's problem+json response component."""
+    return {status: http.HTTPStatus(status).name for status in statuses}
 
 
 def comma_separated_parameter(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
@@ -110,13 +85,18 @@ def comma_separated_parameter(self: Any, field: Any, **kwargs: Any) -> dict[str,
 
 def configure_openapi(app: Flask) -> None:
     """The document describes the service as it runs: keys are required only with auth on."""
+    for name, value in API_SETTINGS.items():
+        app.config.setdefault(name, value)
     if app.config["AUTH_ENABLED"]:
         options = app.config.get("API_SPEC_OPTIONS", {})
         components = options.get("components", {})
         app.config["API_SPEC_OPTIONS"] = {
             **options,
             "security": NEEDS_API_KEY,
-            "components": {**components, "securitySchemes": {BEARER_SCHEME_NAME: BEARER_SCHEME}},
+            "components": {
+                **components,
+                "securitySchemes": {BEARER_SCHEME_NAME: BEARER_SCHEME_DOC},
+            },
         }
 
 
@@ -127,19 +107,5 @@ def register_openapi_components(api: Api) -> None:
     """
     api.register_field(MessageId, "string", "uuid")
     api.ma_plugin.converter.add_parameter_attribute_function(comma_separated_parameter)
-    api.spec.components.header("Link", LINK_HEADER)
-    api.spec.components.header("Idempotent-Replayed", IDEMPOTENT_REPLAYED_HEADER)
-    api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
-
-
-swagger_ui_assets = Blueprint("swagger_ui_assets", __name__)
-
-
-@swagger_ui_assets.get(f"{SWAGGER_UI_ASSETS_URL}<path:filename>")
-def swagger_ui_asset(filename: str) -> Response:
-    """A file of the bundled Swagger UI (scripts, styles)."""
-    return send_from_directory(swagger_ui_path, filename, max_age=86400)
-
-
-def register_swagger_ui_assets(app: Flask) -> None:
-    app.register_blueprint(swagger_ui_assets)
+    api.spec.components.header(LINK_HEADER, LINK_DOC)
+    api.spec.components.header(IDEMPOTENT_REPLAYED_HEADER, IDEMPOTENT_REPLAYED_DOC)

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
-from typing import Protocol
 from urllib.parse import urlencode
 
 from flask import request
+
+from messaging.protocol import LINK_HEADER
 
 CURSOR_PREFIX = "id:"
 
 
 class InvalidCursorError(ValueError):
     """The cursor was not made by this service."""
-
-
-class Keyed(Protocol):
-    id: int
 
 
 def encode_cursor(last_id: int) -> str:
@@ -45,14 +41,6 @@ def decode_cursor(token: str) -> int:
     return int(number)
 
 
-def split_page(rows: Sequence[Keyed], limit: int) -> tuple[Sequence[Keyed], str | None]:
-    """Rows of this page and the cursor to the next, from a query for ``limit + 1`` rows."""
-    if len(rows) <= limit:
-        return rows, None
-    page = rows[:limit]
-    return page, encode_cursor(page[-1].id)
-
-
 def next_page_link(cursor: str) -> str:
     """``Link`` header value: this request's absolute URL with ``cursor`` replaced."""
     args = request.args.copy()
@@ -61,12 +49,8 @@ def next_page_link(cursor: str) -> str:
     return f'<{request.base_url}?{query}>; rel="next"'
 
 
-def keyset_page(
-    fetch: Callable[[int, int | None], Sequence[Keyed]], limit: int, before: int | None
-) -> tuple[Sequence[Keyed], dict[str, str]]:
-    """One page from ``fetch(limit, before_id)`` and its ``Link`` header when more rows follow.
-
-    One row more than the page is fetched: its presence is how we know a next page exists.
-    """
-    rows, cursor = split_page(fetch(limit + 1, before), limit)
-    return rows, ({"Link": next_page_link(cursor)} if cursor else {})
+def next_page_headers(next_before: int | None) -> dict[str, str]:
+    """The ``Link`` header to the page that starts below ``next_before``; none after the last."""
+    if next_before is None:
+        return {}
+    return {LINK_HEADER: next_page_link(encode_cursor(next_before))}

@@ -9,20 +9,15 @@ a pooled one cannot: that new logins work.
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from messaging.config import MYSQL_CHECK_TIMEOUT, is_mysql
-from messaging.errors import DATABASE_UNAVAILABLE
+from messaging.errors import DATABASE_UNAVAILABLE, report_database_unavailable
 from messaging.extensions import db
-from messaging.metrics import service_metrics
 
 EXTENSION_KEY = "messaging.readiness"
-
-log = logging.getLogger(__name__)
 
 
 def probe_engine() -> Engine:
@@ -49,8 +44,6 @@ def database_is_reachable() -> bool:
         with probe_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
     except DATABASE_UNAVAILABLE as error:
-        cause = getattr(error, "orig", None) or error
-        log.warning("readiness: database unreachable: %s %s", type(cause).__name__, cause.args[:1])
-        service_metrics().database_errors.inc()
+        report_database_unavailable(error, "readiness")
         return False
     return True

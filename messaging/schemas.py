@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from messaging.limits import (
+    ACCOUNT_ID_MAX,
+    ACCOUNT_ID_MIN,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    MESSAGE_TEXT_MAX_LENGTH,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    PHONE_NUMBER_MAX_DIGITS,
+    PHONE_NUMBER_MIN_DIGITS,
+    SEARCH_VALUES_MAX,
+)
 from messaging.pagination import InvalidCursorError, decode_cursor
+from messaging.protocol import DATABASE_UNAVAILABLE_DETAIL, IDEMPOTENCY_KEY_HEADER
 
-ACCOUNT_ID_MIN = 1
-ACCOUNT_ID_MAX = 2**63 - 1
-MESSAGE_TEXT_MAX_LENGTH = 1600
-SEARCH_VALUES_MAX = 100
-PAGE_SIZE_DEFAULT = 100
-PAGE_SIZE_MAX = 1000
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
-
-PHONE_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,15}$")
+DIGITS = f"{{{PHONE_NUMBER_MIN_DIGITS},{PHONE_NUMBER_MAX_DIGITS}}}"
+PHONE_NUMBER_PATTERN = re.compile(rf"^\+?[0-9]{DIGITS}$")
 PHONE_NUMBER_SEPARATORS = re.compile(r"[\s\-.()]")
 # For the OpenAPI document: the inputs normalisation accepts, spelt with only the
 # separators every regex dialect agrees on (a space, not all of Unicode's).
-PHONE_NUMBER_INPUT_PATTERN = r"^[ ().-]*(\+[ ().-]*)?([0-9][ ().-]*){3,15}$"
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+PHONE_NUMBER_INPUT_PATTERN = rf"^[ ().-]*(\+[ ().-]*)?([0-9][ ().-]*){DIGITS}$"
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
 # In a query string an unencoded '+' arrives as a space: "10:00:00 01:00" meant "+01:00".
 QUERY_OFFSET_WITH_LOST_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(:?[0-9]{2})?)$")
@@ -54,7 +57,8 @@ def normalize_phone_number(value: str) -> str:
     if not PHONE_NUMBER_PATTERN.match(number):
         raise ma.ValidationError(
             "Not a phone number: after removing spaces, hyphens, dots and parentheses"
-            " it must be an optional '+' and 3 to 15 digits."
+            f" it must be an optional '+' and {PHONE_NUMBER_MIN_DIGITS} to"
+            f" {PHONE_NUMBER_MAX_DIGITS} digits."
         )
     return number
 
@@ -181,15 +185,6 @@ class QueryDateTime(fields.DateTime):
             raise self.make_error("range") from None
 
 
-class UTCDateTime(fields.DateTime):
-    """Stored times are naive UTC; clients get them with an explicit offset."""
-
-    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
 class MessageCreateSchema(ma.Schema):
     """What a client sends to create a message."""
 
@@ -215,14 +210,7 @@ class MessageSchema(ma.Schema):
     sender_number = fields.String(metadata={"example": "+15551234567"})
     receiver_number = fields.String(metadata={"example": "+15557654321"})
     message_text = fields.String(allow_none=True)
-    created_at = UTCDateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
-
-    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
-        # Lists are database rows, which refuse item access by name: marshmallow's general
-        # lookup would raise and catch a TypeError for every field of every row.
-        if isinstance(obj, Mapping):
-            return super().get_attribute(obj, attr, default)
-        return getattr(obj, attr, default)
+    created_at = fields.DateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
 
 
 class PageArgsSchema(ma.Schema):
@@ -352,6 +340,4 @@ class ReadinessSchema(ma.Schema):
     database = fields.String(
         validate=validate.OneOf(["ok", "unreachable"]), metadata={"example": "ok"}
     )
-    detail = fields.String(
-        metadata={"example": "The database cannot be reached right now; retry shortly."}
-    )
+    detail = fields.String(metadata={"example": DATABASE_UNAVAILABLE_DETAIL})

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import func, insert
 from sqlalchemy import select as sql_select
 
-from messaging import store
+from messaging.clock import utc_now
+from messaging.deletion import PURGE_BATCH_SIZE
 from messaging.extensions import db
 from messaging.models import Message
 
@@ -24,7 +25,7 @@ def insert_messages(app):
     """Insert ``count`` messages of one account, each ``age`` old (oldest first), directly."""
 
     def insert_messages(count, age, account_id=1):
-        now = store.utc_now()
+        now = utc_now()
         rows = [
             {
                 "message_id": str(uuid.uuid4()),
@@ -53,7 +54,7 @@ def remaining(app, account_id=None):
 
 
 def test_purge_deletes_exactly_the_messages_older_than_the_cutoff(app, runner, insert_messages):
-    batches = store.PURGE_BATCH_SIZE
+    batches = PURGE_BATCH_SIZE
     old = insert_messages(2 * batches + 500, timedelta(days=90, minutes=1))
     young = insert_messages(30, timedelta(days=89, hours=23, minutes=59))
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from messaging import create_app
-from messaging.logs import mask_number
+from messaging.masking import mask_number
 from tests.servers import REPO_ROOT
 
 TEXT_LINE = re.compile(
@@ -26,7 +26,7 @@ WRITER_LINE = re.compile(r"^writer=(?P<writer>\d) line=(?P<line>\d{5}) x+$")
 WRITER_SCRIPT = """
 import logging, os, sys, time
 from pathlib import Path
-from messaging.logs import SharedRotatingFileHandler
+from messaging.shared_log_file import SharedRotatingFileHandler
 
 path, writer, lines, max_bytes, backups, start = sys.argv[1:]
 handler = SharedRotatingFileHandler(path, int(max_bytes), int(backups))
@@ -248,7 +248,7 @@ def test_request_id_from_header_is_echoed_and_on_every_line_of_the_request(
     assert response.headers["X-Request-ID"] == "order-7f3a:retry=2"
     tagged = lines_with(log_file, "[order-7f3a:retry=2]")
     assert len(tagged) == 2
-    assert " messaging.routes.messages DEBUG " in tagged[0]
+    assert " messaging.create DEBUG " in tagged[0]
     assert " messaging.access INFO " in tagged[1]
 
 

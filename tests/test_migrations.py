@@ -19,7 +19,8 @@ from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from messaging import create_app, store
+from messaging import create_app
+from messaging.clock import utc_now
 from messaging.extensions import db
 from messaging.migrations import alembic_config as messaging_alembic_config
 from messaging.models import Message
@@ -236,7 +237,7 @@ def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
 def test_the_old_services_insert_works_after_adoption(fastapi_database):
     assert init_db(fastapi_database).exit_code == 0
     engine = create_engine(fastapi_database)
-    before = store.utc_now().replace(microsecond=0)
+    before = utc_now().replace(microsecond=0)
     with engine.begin() as connection:
         connection.execute(
             text(FASTAPI_INSERT),
@@ -254,7 +255,7 @@ def test_the_old_services_insert_works_after_adoption(fastapi_database):
     # Rows written by the old service during the switch get the database's UTC time.
     if isinstance(created_at, str):  # SQLite hands back the text its default made
         created_at = datetime.fromisoformat(created_at)
-    assert before <= created_at <= store.utc_now() + timedelta(seconds=1)
+    assert before <= created_at <= utc_now() + timedelta(seconds=1)
 
 
 def test_init_db_is_safe_to_repeat_after_adoption(fastapi_database):

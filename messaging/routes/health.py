@@ -5,8 +5,12 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from messaging.errors import DATABASE_RETRY_AFTER_SECONDS
-from messaging.openapi import OPEN_TO_ALL, RETRY_AFTER_HEADER
+from messaging.openapi import OPEN_TO_ALL, RETRY_AFTER_DOC
+from messaging.protocol import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE_DETAIL,
+    RETRY_AFTER_HEADER,
+)
 from messaging.readiness import database_is_reachable
 from messaging.schemas import HealthSchema, ReadinessSchema
 
@@ -15,7 +19,7 @@ blp = Blueprint("health", __name__, description="Is the service up?")
 NOT_READY = {
     "status": "unavailable",
     "database": "unreachable",
-    "detail": "The database cannot be reached right now; retry shortly.",
+    "detail": DATABASE_UNAVAILABLE_DETAIL,
 }
 
 
@@ -34,7 +38,7 @@ def health() -> dict[str, str]:
     schema=ReadinessSchema,
     example=NOT_READY,
     description="The database did not answer within about 2 s.",
-    headers={"Retry-After": RETRY_AFTER_HEADER},
+    headers={RETRY_AFTER_HEADER: RETRY_AFTER_DOC},
 )
 @blp.doc(security=OPEN_TO_ALL)
 def ready() -> Response:
@@ -43,5 +47,5 @@ def ready() -> Response:
         return jsonify(status="ok", database="ok")
     response = jsonify(NOT_READY)
     response.status_code = 503
-    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    response.headers[RETRY_AFTER_HEADER] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response

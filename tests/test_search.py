@@ -1,4 +1,4 @@
-"""The queries in store.py: right answers for every filter combination, each served by an index."""
+"""The query planner in search.py: right answers for every filter combination, each on an index."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, text
 
-from messaging import store
 from messaging.extensions import db
 from messaging.models import Message
+from messaging.search import SearchFilters, search_messages, search_statement
 
 ROWS = 3000
 ACCOUNTS = 40
@@ -113,7 +113,7 @@ def test_search_finds_exactly_the_matching_rows_newest_first(app, rows):
     with app.app_context():
         for filters in filter_combinations(rows):
             for before in (None, middle_id):
-                found = store.search_messages(limit=LIMIT, before=before, **filters)
+                found = search_messages(SearchFilters(**filters), LIMIT, before).messages
                 assert [m.message_id for m in found] == expected(rows, filters, before)[:LIMIT], (
                     filters,
                     before,
@@ -123,8 +123,8 @@ def test_search_finds_exactly_the_matching_rows_newest_first(app, rows):
 def test_search_repeated_values_do_not_repeat_rows(app, rows):
     account = rows[-1]["account_id"]
     with app.app_context():
-        found = store.search_messages(limit=LIMIT, account_ids=[account, account, account + 1])
-        assert [m.message_id for m in found] == expected(
+        found = search_messages(SearchFilters(account_ids=[account, account, account + 1]), LIMIT)
+        assert [m.message_id for m in found.messages] == expected(
             rows, {"account_ids": [account, account + 1]}
         )[:LIMIT]
 
@@ -146,7 +146,7 @@ def test_every_search_combination_is_served_by_an_index(app, rows):
     """
     with app.app_context():
         for filters in filter_combinations(rows):
-            plan = explain(store.search_statement(limit=LIMIT + 1, **filters))
+            plan = explain(search_statement(SearchFilters(**filters), LIMIT + 1))
             has_lists = any(not name.startswith("created_") for name in filters)
             if db.engine.dialect.name == "mysql":
                 for step in plan:
@@ -174,7 +174,7 @@ def test_every_search_combination_is_served_by_an_index(app, rows):
 def test_lists_of_several_values_read_each_value_in_index_order(app, rows):
     """``IN (a, b) ORDER BY id DESC`` is split so each value's index range is read newest first."""
     with app.app_context():
-        plan = explain(store.search_statement(limit=LIMIT + 1, account_ids=[1, 2, 3]))
+        plan = explain(search_statement(SearchFilters(account_ids=[1, 2, 3]), LIMIT + 1))
         if db.engine.dialect.name == "mysql":
             reads = [
                 step for step in plan if step["table"] == "messages" and step["key"] != "PRIMARY"
@@ -189,16 +189,3 @@ def test_lists_of_several_values_read_each_value_in_index_order(app, rows):
             reads = [d for d in details if d.startswith("SEARCH messages USING COVERING INDEX")]
             assert len(reads) == 3
             assert all("ix_messages_account_id_id (account_id=?)" in d for d in reads)
-
-
-def test_creates_reach_pymysql_as_its_own_sql_and_other_drivers_through_core(app):
-    keys = ("message_id", "account_id", "sender_number", "receiver_number", "message_text")
-    with app.app_context():
-        dialect = db.engine.dialect
-        sql = store._driver_insert_sql(dialect, (*keys, "created_at"))
-    if dialect.driver == "pymysql":
-        assert sql is not None and sql.startswith("INSERT INTO messages (message_id,")
-        assert "%(created_at)s" in sql
-    else:
-        # SQLite stores times as text: the column's own conversion must run.
-        assert sql is None

@@ -1,0 +1,63 @@
+"""Deleting messages: one by its id, or every one older than a retention cutoff, in batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+
+from messaging.extensions import db
+from messaging.models import Message
+
+# Rows removed per purge transaction: small enough that no lock is held for long.
+PURGE_BATCH_SIZE = 1000
+
+log = logging.getLogger(__name__)
+
+
+def delete_message(message_id: str, account_ids: Sequence[int] | None = None) -> bool:
+    """Delete the message for good; False when there was none (or it is not in ``account_ids``)."""
+    statement = delete(Message).where(Message.message_id == message_id)
+    if account_ids is not None:
+        statement = statement.where(Message.account_id.in_(account_ids))
+    deleted = db.session.execute(statement).rowcount
+    db.session.commit()
+    if deleted:
+        log.info("message %s deleted", message_id)
+    return deleted > 0
+
+
+def count_messages_older_than(cutoff: datetime, account_id: int | None = None) -> int:
+    """How many messages a purge with this cutoff would delete."""
+    query = select(func.count()).select_from(Message).where(Message.created_at < cutoff)
+    if account_id is not None:
+        query = query.where(Message.account_id == account_id)
+    count = db.session.scalar(query) or 0
+    db.session.commit()
+    return count
+
+
+def purge_messages_older_than(
+    cutoff: datetime, account_id: int | None = None, batch_size: int = PURGE_BATCH_SIZE
+) -> Iterator[int]:
+    """Delete messages created before ``cutoff``, one short transaction per batch.
+
+    Yields the number deleted by each batch, so a caller can report progress.
+    The oldest rows go first; within an account its ``(account_id, id)`` index
+    finds them, otherwise the ``created_at`` index does.
+    """
+    query = select(Message.id).where(Message.created_at < cutoff).limit(batch_size)
+    if account_id is None:
+        query = query.order_by(Message.created_at)
+    else:
+        query = query.where(Message.account_id == account_id).order_by(Message.id)
+    while True:
+        ids = db.session.scalars(query).all()
+        if not ids:
+            db.session.commit()
+            return
+        deleted = db.session.execute(delete(Message).where(Message.id.in_(ids))).rowcount
+        db.session.commit()
+        yield deleted

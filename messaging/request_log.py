@@ -1,0 +1,73 @@
+"""Each request's id (taken from ``X-Request-ID`` or made, and echoed back) and its access line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from urllib.parse import quote
+
+from flask import Flask, Response, g, has_request_context, request
+
+from messaging.protocol import REQUEST_ID_HEADER
+
+REQUEST_ID_MAX_LENGTH = 128
+REQUEST_ID_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
+# RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
+PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
+
+access_log = logging.getLogger("messaging.access")
+
+
+def current_request_id() -> str:
+    if has_request_context():
+        return g.get("request_id", "-")
+    return "-"
+
+
+def _start_request() -> None:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = given if REQUEST_ID_PATTERN.match(given) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def loggable_path(path: str) -> str:
+    """The decoded request path percent-encoded again, so it is one printable word.
+
+    A client controls the path: ``%0A`` in it would otherwise end the access line
+    and let the rest pose as a line of its own.
+    """
+    return quote(path, safe=PATH_SAFE_CHARACTERS)
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = current_request_id()
+    started = g.get("request_started")
+    duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
+    path = loggable_path(request.path)
+    # The one line that names the path; never the query string, which holds numbers.
+    access_log.info(
+        "%s %s %s %.1fms",
+        request.method,
+        path,
+        response.status_code,
+        duration_ms,
+        extra={
+            "http": {
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 1),
+            }
+        },
+    )
+    return response
+
+
+def register_request_logging(app: Flask) -> None:
+    """Give every request an id (``X-Request-ID``, echoed back) and one access line."""
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
