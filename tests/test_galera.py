@@ -1,0 +1,249 @@
+"""The service on a 3-node MariaDB Galera Cluster: one instance per node, writes through all.
+
+The session starts the cluster with ``scripts/galera-cluster.sh`` (under a minute when the
+base directory is new) and one gunicorn per node, and stops what it started at the end. The
+tests start three MariaDB servers, so locally they run only with ``GALERA_TESTS=1``; under
+CI they always run, and a cluster that cannot start fails them instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tests.conftest import reset_schema
+from tests.servers import REPO_ROOT, HttpResponse, RunningServer, running_server
+
+pytestmark = [pytest.mark.galera, pytest.mark.slow]
+
+CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "galera-cluster.sh"
+NODES = (1, 2, 3)
+DATABASE = "messaging_galera"
+# Each instance as small as the machine allows: three instances and three nodes share it.
+WORKERS_PER_INSTANCE = "2"
+CLUSTER_START_TIMEOUT_SECONDS = 300
+BODY = {"sender_number": "+15551230001", "receiver_number": "+15559870001"}
+
+
+def cluster_script(*args: str, timeout: float = CLUSTER_START_TIMEOUT_SECONDS) -> str:
+    """Run the cluster script; its output, or ``AssertionError`` with it when it fails."""
+    result = subprocess.run(
+        [str(CLUSTER_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"galera-cluster.sh {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}{result.stderr}"
+        )
+    return result.stdout
+
+
+def node_url(node: int, database: str = DATABASE) -> str:
+    return cluster_script("url", str(node), database).strip()
+
+
+@dataclass
+class Cluster:
+    """The running cluster: a SQLAlchemy engine per node, and ways to crash and restart one."""
+
+    engines: dict[int, Engine] = field(default_factory=dict)
+
+    def engine(self, node: int) -> Engine:
+        if node not in self.engines:
+            # Reads that check what the service stored must see every commit made anywhere.
+            self.engines[node] = create_engine(
+                node_url(node), connect_args={"init_command": "SET SESSION wsrep_sync_wait=1"}
+            )
+        return self.engines[node]
+
+    def scalar(self, node: int, sql: str, **params: object) -> object:
+        with self.engine(node).connect() as connection:
+            return connection.execute(text(sql), params).scalar()
+
+    def rows(self, node: int, sql: str, **params: object) -> list[tuple]:
+        with self.engine(node).connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), params)]
+
+    def kill_node(self, node: int) -> None:
+        cluster_script("kill-node", str(node))
+        engine = self.engines.pop(node, None)
+        if engine is not None:
+            engine.dispose()
+
+    def start_node(self, node: int) -> None:
+        cluster_script("start-node", str(node))
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+def cluster_cannot_run(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"the galera tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def node_is_running(node: int) -> bool:
+    status = cluster_script("status").splitlines()[node]
+    return status.split()[3] == "Synced"
+
+
+@pytest.fixture(scope="session")
+def galera_cluster() -> Iterator[Cluster]:
+    """The 3-node cluster, started unless it already runs; stopped at the end if started here."""
+    if not (os.environ.get("GALERA_TESTS") or os.environ.get("CI")):
+        pytest.skip("galera tests start a 3-node MariaDB cluster: run them with GALERA_TESTS=1")
+    already_running = [node for node in NODES if node_is_running(node)]
+    try:
+        cluster_script("start")
+    except (AssertionError, subprocess.TimeoutExpired) as error:
+        cluster_cannot_run(f"the cluster did not start: {error}")
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.dispose()
+        if len(already_running) < len(NODES):
+            cluster_script("stop")
+
+
+@pytest.fixture(scope="session")
+def galera_database(galera_cluster: Cluster) -> str:
+    """The service's database on the cluster, migrated from nothing (DDL replicates to all)."""
+    with create_engine(node_url(1, "")).connect() as connection:
+        connection.execute(
+            text(
+                f"CREATE DATABASE IF NOT EXISTS {DATABASE}"
+                " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        )
+    reset_schema(node_url(1))
+    return DATABASE
+
+
+@pytest.fixture(scope="session")
+def services(
+    galera_cluster: Cluster, galera_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[RunningServer]]:
+    """One service instance per node: ``services[i]`` writes through node ``i + 1``."""
+    workdir = tmp_path_factory.mktemp("galera-services")
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                running_server(
+                    workdir / f"node{node}",
+                    {
+                        "DATABASE_URL": node_url(node),
+                        "WEB_CONCURRENCY": WORKERS_PER_INSTANCE,
+                        "LOG_LEVEL": "WARNING",
+                    },
+                )
+            )
+            for node in NODES
+        ]
+
+
+@pytest.fixture(autouse=True)
+def empty_messages(galera_cluster: Cluster, galera_database: str) -> None:
+    with galera_cluster.engine(1).begin() as connection:
+        connection.execute(text("DELETE FROM messages"))
+
+
+def create(
+    service: RunningServer, account_id: int, message_text: str, key: str | None = None
+) -> HttpResponse:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    body = {**BODY, "account_id": account_id, "message_text": message_text}
+    return service.post("/v1/create", body, headers=headers)
+
+
+def concurrently(calls: list[Callable[[], HttpResponse]], clients: int) -> list[HttpResponse]:
+    """Run every call, ``clients`` at a time; their responses in order."""
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def create_until_stored(service: RunningServer, account_id: int, message_text: str) -> str:
+    """What a careful client does: retry a 503 with the same Idempotency-Key until it is stored."""
+    key = str(uuid.uuid4())
+    for _ in range(50):
+        response = create(service, account_id, message_text, key)
+        if response.status == 200:
+            return response.json()["message_id"]
+        assert response.status == 503, response.body
+        time.sleep(0.05)
+    raise AssertionError(f"create for {message_text} never succeeded")
+
+
+def walk_pages(service: RunningServer, account_id: int, limit: int) -> list[str]:
+    """Every message id of the account as the list's pages give them, following ``Link``."""
+    seen: list[str] = []
+    response = service.get(f"/v1/get/messages/{account_id}?limit={limit}")
+    while True:
+        assert response.status == 200, response.body
+        seen += [message["message_id"] for message in response.json()]
+        next_url = response.next_link()
+        if next_url is None:
+            return seen
+        response = service.get(next_url.removeprefix(service.base_url))
+
+
+def test_one_idempotency_key_through_every_node_stores_one_message(
+    services: list[RunningServer], galera_cluster: Cluster
+) -> None:
+    key = str(uuid.uuid4())
+    calls = [lambda s=service: create(s, 31, "once", key) for service in services * 3]
+
+    responses = concurrently(calls, clients=len(calls))
+
+    assert [response.status for response in responses] == [200] * len(calls)
+    assert len({response.json()["message_id"] for response in responses}) == 1
+    assert galera_cluster.scalar(2, "SELECT COUNT(*) FROM messages WHERE account_id = 31") == 1
+
+
+def test_page_walks_through_any_node_are_complete_and_exactly_once(
+    services: list[RunningServer], galera_cluster: Cluster
+) -> None:
+    account_id = 32
+    calls = [
+        lambda s=services[n % 3], n=n: create_until_stored(s, account_id, f"walk {n}")
+        for n in range(90)
+    ]
+    with ThreadPoolExecutor(6) as pool:
+        stored = set(pool.map(lambda call: call(), calls))
+
+    # Creates go on through every node while the walks read: the walks must still hold every
+    # message stored before they began, each once.
+    stop = threading.Event()
+
+    def keep_creating(service: RunningServer) -> None:
+        while not stop.is_set():
+            create_until_stored(service, account_id, "during the walk")
+
+    with ThreadPoolExecutor(3) as writers:
+        for service in services:
+            writers.submit(keep_creating, service)
+        try:
+            walks = [walk_pages(service, account_id, limit=7) for service in services]
+        finally:
+            stop.set()
+
+    for walk in walks:
+        assert [id for id, count in Counter(walk).items() if count > 1] == []
+        assert stored <= set(walk)
