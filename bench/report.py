@@ -1,15 +1,41 @@
-"""What a benchmark run measured, summed over its rounds, and the tables it prints."""
+"""What a benchmark run measured, summed over its rounds, and the report made from it.
+
+A run's results are one JSON-ready dict (``results.json``); ``render`` turns that dict into
+the Markdown report ``make bench`` prints. ``python -m bench.report DIRECTORY`` makes the
+report and the plots of a saved run again, without measuring it again.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import mean
+from typing import Any
 
+from bench import cpu_profile, plots
 from bench.load import Result
+from bench.scenarios import (
+    COMPARED,
+    FLOOR,
+    PEER,
+    REPORT_FILE,
+    RESULTS_FILE,
+    SCALED,
+    SERVER_LABELS,
+    SERVICE,
+    SERVICE_SMALL,
+)
 
-CREATE_FLOOR_RATIO_TARGET = 0.70
+# Targets on this machine, each a ratio within one run (issue 14).
+FLOOR_RATIO_TARGET = 0.70
+PEER_RATIO_TARGET = 1.5
 SCALE_P99_RATIO_TARGET = 1.5
 RSS_GROWTH_TARGET_PERCENT = 10.0
+
+Summary = dict[str, Any]
 
 
 @dataclass
@@ -47,7 +73,7 @@ class Runs:
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.cpu_seconds / self.requests if self.requests else 0.0
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> Summary:
         return {
             "requests": self.requests,
             "rate": round(self.rate, 1),
@@ -62,26 +88,189 @@ class Runs:
         }
 
 
+@dataclass(frozen=True)
+class Check:
+    """One target: what was measured against it, and whether it was met."""
+
+    text: str
+    met: bool
+
+
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("inf")
 
 
-def table(rows: list[tuple[str, Runs | None, str]]) -> str:
-    """A Markdown table: one row per scenario; a row without runs shows its note instead."""
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def table(rows: list[tuple[str, Summary | None, str]]) -> str:
+    """A Markdown table: one row per scenario; a row without a summary shows its note instead."""
     lines = [
         "| scenario | req/s | p50 ms | p99 ms | errors | worker CPU ms/req |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, runs, note in rows:
-        if runs is None or not runs.results:
+    for name, summary, note in rows:
+        if not summary:
             lines.append(f"| {name} | {note} | | | | |")
             continue
         lines.append(
-            f"| {name} | {runs.rate:,.0f} | {runs.p50_ms:.2f} | {runs.p99_ms:.2f}"
-            f" | {runs.errors} | {runs.cpu_ms_per_request:.2f} |"
+            f"| {name} | {summary['rate']:,.0f} | {summary['p50_ms']:.2f}"
+            f" | {summary['p99_ms']:.2f} | {summary['errors']}"
+            f" | {summary['worker_cpu_ms_per_request']:.2f} |"
         )
     return "\n".join(lines)
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
+def comparison_table(scenarios: dict[str, dict[str, Summary]]) -> str:
+    """Requests/s of the service, its floor and the FastAPI peer, and the two ratios."""
+    lines = [
+        "| operation | service req/s | floor req/s | FastAPI peer req/s"
+        " | service / floor | service / peer |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for operation, label in COMPARED.items():
+        servers = scenarios[operation]
+        service, floor, peer = (servers[name]["rate"] for name in (SERVICE, FLOOR, PEER))
+        lines.append(
+            f"| {label} | {service:,.0f} | {floor:,.0f} | {peer:,.0f}"
+            f" | {ratio(service, floor):.2f} | {ratio(service, peer):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float]:
+    """Every ratio a target is set on, by name."""
+    scenarios = results["scenarios"]
+    found = {}
+    for operation in COMPARED:
+        servers = scenarios[operation]
+        found[f"{operation}/floor"] = ratio(servers[SERVICE]["rate"], servers[FLOOR]["rate"])
+        found[f"{operation}/peer"] = ratio(servers[SERVICE]["rate"], servers[PEER]["rate"])
+    for operation in SCALED:
+        servers = scenarios[operation]
+        found[f"{operation} p99 large/small"] = ratio(
+            servers[SERVICE]["p99_ms"], servers[SERVICE_SMALL]["p99_ms"]
+        )
+    return {name: round(value, 3) for name, value in found.items()}
+
+
+def checks(results: dict[str, Any]) -> list[Check]:
+    """Each target of issue 14 and whether this run met it."""
+    settings, memory = results["settings"], results["memory"]
+    found = ratios(results)
+    listed = []
+    for operation in COMPARED:
+        value = found[f"{operation}/floor"]
+        listed.append(
+            Check(
+                f"{operation} throughput service/floor = {value:.2f}"
+                f" (target >= {FLOOR_RATIO_TARGET})",
+                value >= FLOOR_RATIO_TARGET,
+            )
+        )
+    for operation in COMPARED:
+        value = found[f"{operation}/peer"]
+        listed.append(
+            Check(
+                f"{operation} throughput service/peer = {value:.2f}"
+                f" (target >= {PEER_RATIO_TARGET})",
+                value >= PEER_RATIO_TARGET,
+            )
+        )
+    for operation in SCALED:
+        value = found[f"{operation} p99 large/small"]
+        listed.append(
+            Check(
+                f"{operation} p99 {settings['rows']:,}/{settings['small_rows']:,} rows"
+                f" = {value:.2f} (target <= {SCALE_P99_RATIO_TARGET})",
+                value <= SCALE_P99_RATIO_TARGET,
+            )
+        )
+    listed.append(
+        Check(
+            f"worker RSS growth over {memory['requests']:,} requests ="
+            f" {memory['growth_percent']:.1f} % (target < {RSS_GROWTH_TARGET_PERCENT:g} %)",
+            memory["growth_percent"] < RSS_GROWTH_TARGET_PERCENT,
+        )
+    )
+    listed.append(
+        Check(f"errors in all runs = {results['errors']} (target 0)", results["errors"] == 0)
+    )
+    return listed
+
+
+def render(results: dict[str, Any]) -> str:
+    """The Markdown report of a run: machine, tables, memory, targets, profiles."""
+    settings, scenarios, memory = results["settings"], results["scenarios"], results["memory"]
+    rows, small_rows = f"{settings['rows']:,}", f"{settings['small_rows']:,}"
+    get = scenarios["get"]
+    out = [f"## messaging benchmark, {settings['connections']} connections, wrk", ""]
+    out += [f"- {name}: {value}" for name, value in results["machine"].items()]
+    out += ["", f"Service, floor and FastAPI peer ({rows} rows; rounds alternate):", ""]
+    out += [comparison_table(scenarios), ""]
+    main_rows: list[tuple[str, Summary | None, str]] = []
+    for operation, label in COMPARED.items():
+        for server in (SERVICE, FLOOR, PEER):
+            main_rows.append(
+                (f"{label}, {SERVER_LABELS[server]}", scenarios[operation][server], "")
+            )
+    main_rows.append(
+        ("list one account, deep page via cursor, service", scenarios["deep"][SERVICE], "")
+    )
+    main_rows.append(("get by id, service", get.get(SERVICE), get.get("note", "")))
+    out += [table(main_rows), ""]
+    out += [f"Scale check (p99 at {rows} rows / p99 at {small_rows} rows):", ""]
+    scale_rows = []
+    for operation in SCALED:
+        label = COMPARED[operation]
+        scale_rows += [
+            (f"{label}, {small_rows} rows", scenarios[operation][SERVICE_SMALL], ""),
+            (f"{label}, {rows} rows", scenarios[operation][SERVICE], ""),
+        ]
+    out += [table(scale_rows), ""]
+    before = sum(memory["rss_before_kib"].values()) / 1024
+    after = sum(memory["rss_after_kib"].values()) / 1024
+    replaced = memory["workers_replaced"]
+    out += [
+        f"Memory: worker RSS {before:.1f} MiB before, {after:.1f} MiB after"
+        f" {memory['requests']:,} mixed requests ({memory['seconds']} s),"
+        f" growth {memory['growth_percent']:.1f} %"
+        + (f"; workers replaced during the run: {replaced}" if replaced else ""),
+        "",
+    ]
+    out += [f"- {verdict(check.met)}: {check.text}" for check in checks(results)]
+    profiles = results.get("profiles") or {}
+    if profiles:
+        out += ["", "Worker CPU ms per request by layer (py-spy, one run each):", ""]
+        out.append(
+            cpu_profile.table(
+                {name: (Counter(counts), cpu) for name, (counts, cpu) in profiles.items()}
+            )
+        )
+    return "\n".join(out) + "\n"
+
+
+def write(results: dict[str, Any], directory: Path) -> str:
+    """Write results, report and plots of a run into ``directory``; returns the report."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    rendered = render(results)
+    (directory / REPORT_FILE).write_text(rendered)
+    plots.draw(results, directory)
+    return rendered
+
+
+def main(arguments: list[str]) -> int:
+    """``python -m bench.report DIRECTORY``: the report and plots of a saved run, made again
+    from its ``results.json`` (after a change to the report or the plots)."""
+    if len(arguments) != 1:
+        print("usage: python -m bench.report DIRECTORY_WITH_RESULTS_JSON", file=sys.stderr)
+        return 2
+    directory = Path(arguments[0])
+    print(write(json.loads((directory / RESULTS_FILE).read_text()), directory), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

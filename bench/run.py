@@ -1,42 +1,48 @@
-"""``make bench``: one invocation seeds MariaDB, starts the service and the floor app, drives
-them with wrk from 16 connections and prints the table, the ratios and the memory check.
+"""``make bench``: one invocation seeds MariaDB, starts the service, its floor app and the
+FastAPI peer, drives them with wrk from 16 connections and prints the tables, the ratios and
+the memory check; results, report and plots go to ``BENCH_OUTPUT``.
 
 Durations and sizes come from the environment (see ``Settings``); ``BENCH_SMOKE=1`` gives
-a run of about a minute that exercises every step. Runs that are compared with each other
-(service and floor, 10,000 and 1,000,000 rows) alternate A B B A, so drift of a shared
-machine falls on both sides alike.
+a run of a few minutes that exercises every step. Runs that are compared with each other
+(service, floor and peer; 10,000 and 1,000,000 rows) alternate A B C, C B A, so drift of a
+shared machine falls on every side alike.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
-from bench import cpu_profile, dataset, load, servers, workload
-from bench.report import (
-    CREATE_FLOOR_RATIO_TARGET,
-    RSS_GROWTH_TARGET_PERCENT,
-    SCALE_P99_RATIO_TARGET,
-    Runs,
-    ratio,
-    table,
-    verdict,
+from bench import cpu_profile, dataset, load, report, servers, workload
+from bench.report import Runs, ratios
+from bench.scenarios import (
+    COMPARED,
+    FLOOR,
+    PEER,
+    REPORT_FILE,
+    RESULTS_FILE,
+    SCALED,
+    SERVICE,
+    SERVICE_SMALL,
 )
 
 # Ceiling on the memory run's duration, whatever the request count asks for.
 MEMORY_RUN_MAX_SECONDS = 600
 PROFILE_CONNECTIONS = 2
+RSS_SAMPLE_SECONDS = 1.0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -63,6 +69,7 @@ class Settings:
     server: str = "mysql+pymysql://root@127.0.0.1:3306"
     database: str = "messaging_bench"
     profile: bool = False
+    output: Path | None = None
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -81,6 +88,7 @@ class Settings:
             server=os.environ.get("BENCH_DATABASE_SERVER", base.server),
             database=os.environ.get("BENCH_DATABASE", base.database),
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
+            output=Path(os.environ["BENCH_OUTPUT"]) if os.environ.get("BENCH_OUTPUT") else None,
         )
 
     @property
@@ -136,8 +144,16 @@ def machine_description(server: URL, gunicorn: dict[str, str]) -> dict[str, str]
             f"{gunicorn['workers']} workers, {gunicorn['worker_class']},"
             f" {gunicorn.get('threads', '1')} thread(s)"
         ),
+        "fastapi peer": servers.peer_description(),
         "commit": commit,
     }
+
+
+def round_order(sides: int, index: int) -> list[int]:
+    """The order of the sides in round ``index``: forward, then backward (A B C, C B A, ...),
+    so over two rounds every side has run early and late alike."""
+    order = list(range(sides))
+    return order if index % 2 == 0 else order[::-1]
 
 
 class Bench:
@@ -165,16 +181,14 @@ class Bench:
             f"  errors {result.errors}"
         )
 
-    def alternate(
-        self, a: tuple[servers.Server, Path], b: tuple[servers.Server, Path]
-    ) -> tuple[Runs, Runs]:
-        """Rounds of A then B, B then A, …; returns the runs of each side."""
-        runs = {id(a): Runs(), id(b): Runs()}
+    def alternate(self, sides: Sequence[tuple[servers.Server, Path]]) -> list[Runs]:
+        """Rounds over every side, in ``round_order``; returns the runs of each side."""
+        runs = [Runs() for _ in sides]
         for index in range(self.settings.rounds):
-            order = (a, b) if index % 2 == 0 else (b, a)
-            for side in order:
-                self.measure(side[0], side[1], runs[id(side)], self.settings.seconds)
-        return runs[id(a)], runs[id(b)]
+            for side in round_order(len(sides), index):
+                server, requests_file = sides[side]
+                self.measure(server, requests_file, runs[side], self.settings.seconds)
+        return runs
 
     def repeat(self, server: servers.Server, requests_file: Path) -> Runs:
         runs = Runs()
@@ -227,15 +241,40 @@ def app_environment(server: URL, database: str, workdir: Path) -> dict[str, str]
     }
 
 
-def memory_check(bench: Bench, service: servers.Server, mixed: Path) -> dict[str, object]:
-    """Worker RSS before and after ``memory_requests`` more requests of every kind."""
+@contextmanager
+def rss_samples(server: servers.Server) -> Iterator[list[list[float]]]:
+    """[seconds, total worker RSS in KiB] every ``RSS_SAMPLE_SECONDS`` while the block runs."""
+    samples: list[list[float]] = []
+    done = threading.Event()
+    started = time.monotonic()
+
+    def sample() -> None:
+        while True:
+            total = sum(server.worker_rss_kib().values())
+            samples.append([round(time.monotonic() - started, 1), total])
+            if done.wait(RSS_SAMPLE_SECONDS):
+                return
+
+    sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        sampler.join()
+
+
+def memory_check(bench: Bench, service: servers.Server, mixed: Path) -> dict[str, Any]:
+    """Worker RSS before and after ``memory_requests`` more requests of every kind, and
+    sampled while they run."""
     requests = bench.settings.memory_requests
     before = service.worker_rss_kib()
     say(f"memory: {requests:,} mixed requests against {service.name}")
     started = time.monotonic()
-    results = load.run_count(
-        service.port, mixed, requests, bench.settings.connections, MEMORY_RUN_MAX_SECONDS
-    )
+    with rss_samples(service) as samples:
+        results = load.run_count(
+            service.port, mixed, requests, bench.settings.connections, MEMORY_RUN_MAX_SECONDS
+        )
     errors = sum(result.errors for result in results)
     bench.errors += errors
     after = service.worker_rss_kib()
@@ -251,6 +290,7 @@ def memory_check(bench: Bench, service: servers.Server, mixed: Path) -> dict[str
         "rss_after_kib": {str(pid): after[pid] for pid in survivors},
         "workers_replaced": sorted(before.keys() ^ after.keys()),
         "growth_percent": round(growth, 2),
+        "rss_samples": samples,
     }
 
 
@@ -258,11 +298,15 @@ def run(settings: Settings) -> int:
     started = time.monotonic()
     server = make_url(settings.server)
     workdir = Path(tempfile.mkdtemp(prefix="messaging-bench-"))
+    output = settings.output or workdir
+    output.mkdir(parents=True, exist_ok=True)
     gunicorn = servers.service_settings(app_environment(server, settings.database, workdir))
     machine = machine_description(server, gunicorn)
     say(f"settings: {asdict(settings)}")
     say(f"machine: {machine}")
     say(f"logs and request files: {workdir}")
+    say("FastAPI peer: its virtual environment (built on first use)")
+    servers.peer_python()
 
     targets = prepare_databases(settings, server, workdir)
     large, small = targets[settings.database], targets[settings.small_database]
@@ -283,6 +327,7 @@ def run(settings: Settings) -> int:
         started_servers.append(factory())
         return started_servers[-1]
 
+    large_url = {"DATABASE_URL": database_url(server, settings.database)}
     try:
         service = start(
             lambda: servers.start_service(
@@ -294,17 +339,12 @@ def run(settings: Settings) -> int:
                 "service-10k", app_environment(server, settings.small_database, workdir), workdir
             )
         )
-        floor = start(
-            lambda: servers.start_floor(
-                gunicorn, {"DATABASE_URL": database_url(server, settings.database)}, workdir
-            )
-        )
+        floor = start(lambda: servers.start_floor(gunicorn, large_url, workdir))
+        peer = start(lambda: servers.start_peer(large_url, workdir))
         probe_id = large.message_ids[0]
-        has_get = service.request(f"/v1/messages/{probe_id}")[0] == 200
-        get_note = (
-            "skipped: GET /v1/messages/<message_id> answers"
-            f" {service.request(f'/v1/messages/{probe_id}')[0]} on this build"
-        )
+        get_status = service.request(f"/v1/messages/{probe_id}")[0]
+        has_get = get_status == 200
+        get_note = f"skipped: GET /v1/messages/<message_id> answers {get_status} on this build"
         kinds = ["create", "list", "deep", "search"] + (["get"] if has_get else [])
         files["mixed"] = workload.write(
             workdir / "mixed.txt",
@@ -316,25 +356,32 @@ def run(settings: Settings) -> int:
             bench.warm_up(service, files[kind])
         bench.warm_up(service_small, files["list-small"])
         bench.warm_up(service_small, files["search-small"])
-        bench.warm_up(floor, files["create"])
+        for other in (floor, peer):
+            for kind in COMPARED:
+                bench.warm_up(other, files[kind])
 
-        say(f"scale: {settings.small_rows:,} rows against {settings.rows:,} rows")
-        list_small, list_large = bench.alternate(
-            (service_small, files["list-small"]), (service, files["list"])
-        )
-        search_small, search_large = bench.alternate(
-            (service_small, files["search-small"]), (service, files["search"])
-        )
+        scenarios: dict[str, dict[str, Any]] = {}
+        for operation in COMPARED:
+            sides = {
+                SERVICE: (service, files[operation]),
+                FLOOR: (floor, files[operation]),
+                PEER: (peer, files[operation]),
+            }
+            if operation in SCALED:
+                sides[SERVICE_SMALL] = (service_small, files[f"{operation}-small"])
+            say(f"{operation}: {', '.join(sides)} in alternating rounds")
+            runs = bench.alternate(list(sides.values()))
+            scenarios[operation] = {
+                name: measured.as_dict() for name, measured in zip(sides, runs, strict=True)
+            }
         say("deep pages")
-        deep = bench.repeat(service, files["deep"])
-        get = None
+        scenarios["deep"] = {SERVICE: bench.repeat(service, files["deep"]).as_dict()}
         if has_get:
             say("get by id")
-            get = bench.repeat(service, files["get"])
+            scenarios["get"] = {SERVICE: bench.repeat(service, files["get"]).as_dict()}
         else:
             say(get_note)
-        say("create: service against floor")
-        create, create_floor = bench.alternate((service, files["create"]), (floor, files["create"]))
+            scenarios["get"] = {"note": get_note}
         memory = memory_check(bench, service, files["mixed"])
         profiles = {}
         if settings.profile:
@@ -343,7 +390,9 @@ def run(settings: Settings) -> int:
                 "create": bench.profiled(service, files["create"]),
                 "create, floor": bench.profiled(floor, files["create"]),
                 "list": bench.profiled(service, files["list"]),
+                "list, floor": bench.profiled(floor, files["list"]),
                 "search": bench.profiled(service, files["search"]),
+                "search, floor": bench.profiled(floor, files["search"]),
             }
             if has_get:
                 profiles["get by id"] = bench.profiled(service, files["get"])
@@ -351,101 +400,21 @@ def run(settings: Settings) -> int:
         for started_server in started_servers:
             started_server.stop()
 
-    create_ratio = ratio(create.rate, create_floor.rate)
-    list_ratio = ratio(list_large.p99_ms, list_small.p99_ms)
-    search_ratio = ratio(search_large.p99_ms, search_small.p99_ms)
-    rows = f"{settings.rows:,} rows"
-    main_table = table(
-        [
-            ("create", create, ""),
-            ("create, floor app", create_floor, ""),
-            (f"list one account, first page ({rows})", list_large, ""),
-            (f"list one account, deep page via cursor ({rows})", deep, ""),
-            (f"search by {dataset.SEARCH_SENDERS} sender numbers ({rows})", search_large, ""),
-            (f"get by id ({rows})", get, get_note),
-        ]
-    )
-    scale_table = table(
-        [
-            (f"list first page, {settings.small_rows:,} rows", list_small, ""),
-            (f"list first page, {settings.rows:,} rows", list_large, ""),
-            (f"search, {settings.small_rows:,} rows", search_small, ""),
-            (f"search, {settings.rows:,} rows", search_large, ""),
-        ]
-    )
-    checks = [
-        (
-            f"create throughput service/floor = {create_ratio:.2f}"
-            f" (target >= {CREATE_FLOOR_RATIO_TARGET})",
-            create_ratio >= CREATE_FLOOR_RATIO_TARGET,
-        ),
-        (
-            f"list p99 {settings.rows:,}/{settings.small_rows:,} rows = {list_ratio:.2f}"
-            f" (target <= {SCALE_P99_RATIO_TARGET})",
-            list_ratio <= SCALE_P99_RATIO_TARGET,
-        ),
-        (
-            f"search p99 {settings.rows:,}/{settings.small_rows:,} rows = {search_ratio:.2f}"
-            f" (target <= {SCALE_P99_RATIO_TARGET})",
-            search_ratio <= SCALE_P99_RATIO_TARGET,
-        ),
-        (
-            f"worker RSS growth over {memory['requests']:,} requests ="
-            f" {memory['growth_percent']:.1f} % (target < {RSS_GROWTH_TARGET_PERCENT:g} %)",
-            memory["growth_percent"] < RSS_GROWTH_TARGET_PERCENT,
-        ),
-        (f"errors in all runs = {bench.errors} (target 0)", bench.errors == 0),
-    ]
-    rss_before = sum(memory["rss_before_kib"].values()) / 1024
-    rss_after = sum(memory["rss_after_kib"].values()) / 1024
-    replaced = memory["workers_replaced"]
-    replaced_note = f"; workers replaced during the run: {replaced}" if replaced else ""
-
-    print()
-    print(f"## messaging benchmark, {settings.connections} connections, wrk")
-    for name, value in machine.items():
-        print(f"- {name}: {value}")
-    print()
-    print(main_table)
-    print()
-    print(f"Scale check (p99 at {settings.rows:,} rows / p99 at {settings.small_rows:,} rows):")
-    print()
-    print(scale_table)
-    print()
-    print(
-        f"Memory: worker RSS {rss_before:.1f} MiB before, {rss_after:.1f} MiB after"
-        f" {memory['requests']:,} mixed requests ({memory['seconds']} s),"
-        f" growth {memory['growth_percent']:.1f} %{replaced_note}"
-    )
-    print()
-    for text, met in checks:
-        print(f"- {verdict(met)}: {text}")
-    if profiles:
-        print()
-        print("Worker CPU ms per request by layer (py-spy, one run each):")
-        print()
-        print(cpu_profile.table(profiles))
-    print(f"\ntotal time {time.monotonic() - started:.0f} s")
-
     results = {
-        "settings": asdict(settings),
+        "settings": {**asdict(settings), "output": str(output)},
         "machine": machine,
-        "create": create.as_dict(),
-        "create_floor": create_floor.as_dict(),
-        "list": list_large.as_dict(),
-        "list_small": list_small.as_dict(),
-        "deep": deep.as_dict(),
-        "search": search_large.as_dict(),
-        "search_small": search_small.as_dict(),
-        "get": get.as_dict() if get else get_note,
-        "ratios": {"create": create_ratio, "list_p99": list_ratio, "search_p99": search_ratio},
+        "scenarios": scenarios,
         "memory": memory,
         "errors": bench.errors,
         "profiles": {name: [dict(counts), cpu] for name, (counts, cpu) in profiles.items()},
+        "seconds": round(time.monotonic() - started),
     }
-    results_path = Path(os.environ.get("BENCH_RESULTS") or workdir / "results.json")
-    results_path.write_text(json.dumps(results, indent=2))
-    say(f"results: {results_path}")
+    results["ratios"] = ratios(results)
+    rendered = report.write(results, output)
+    print()
+    print(rendered, end="")
+    print(f"\ntotal time {results['seconds']} s")
+    say(f"results, report and plots in {output}: {RESULTS_FILE}, {REPORT_FILE}, *.png")
     return 1 if bench.errors else 0
 
 

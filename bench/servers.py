@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,15 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 20
+PEER_DIRECTORY = REPOSITORY / "bench" / "fastapi_peer"
+PEER_REQUIREMENTS = PEER_DIRECTORY / "requirements.txt"
+PEER_VENV = PEER_DIRECTORY / ".venv"
+# The requirements the peer's environment was built from: rebuilt when they change.
+PEER_STAMP = PEER_VENV / "requirements.sha256"
+PEER_WORKERS = 4
+# The packages of the peer's stack the report names, with their pinned versions.
+PEER_DESCRIBED = ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "pymysql")
+PEER_INSTALL_TIMEOUT_SECONDS = 900
 
 
 def free_port() -> int:
@@ -114,11 +125,26 @@ class Server:
 
 def start(name: str, arguments: list[str], environment: dict[str, str], log_dir: Path) -> Server:
     """Run gunicorn with ``arguments`` on a free loopback port; wait until /health answers."""
+    return launch(
+        name,
+        lambda port: [GUNICORN, *arguments, "--bind", f"127.0.0.1:{port}"],
+        environment,
+        log_dir,
+    )
+
+
+def launch(
+    name: str,
+    command: Callable[[int], list[str]],
+    environment: dict[str, str],
+    log_dir: Path,
+) -> Server:
+    """Run ``command(port)`` on a free loopback port; wait until /health answers."""
     port = free_port()
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [GUNICORN, *arguments, "--bind", f"127.0.0.1:{port}"],
+        command(port),
         cwd=REPOSITORY,
         env={**os.environ, **environment},
         stdout=log,
@@ -158,3 +184,61 @@ def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: 
         "bench.floor:app",
     ]
     return start("floor", arguments, environment, log_dir)
+
+
+def peer_python() -> Path:
+    """The FastAPI peer's interpreter, in a virtual environment of its own built from
+    ``bench/fastapi_peer/requirements.txt`` (again whenever that file changes)."""
+    wanted = hashlib.sha256(PEER_REQUIREMENTS.read_bytes()).hexdigest()
+    python = PEER_VENV / "bin" / "python"
+    if python.exists() and PEER_STAMP.exists() and PEER_STAMP.read_text().strip() == wanted:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--requirement",
+            str(PEER_REQUIREMENTS),
+        ],
+        check=True,
+        timeout=PEER_INSTALL_TIMEOUT_SECONDS,
+    )
+    PEER_STAMP.write_text(wanted + "\n")
+    return python
+
+
+def peer_description() -> str:
+    """The peer's pinned stack and worker count, as the report names it."""
+    pins = {}
+    for line in PEER_REQUIREMENTS.read_text().splitlines():
+        requirement, separator, version = line.partition("==")
+        if separator and not line.startswith("#"):
+            pins[requirement.split("[")[0]] = version.strip()
+    stack = ", ".join(f"{name} {pins[name]}" for name in PEER_DESCRIBED if name in pins)
+    return f"{stack}; uvicorn --workers {PEER_WORKERS}"
+
+
+def start_peer(environment: dict[str, str], log_dir: Path) -> Server:
+    """The FastAPI peer under ``uvicorn --workers 4``, as FastAPI's deployment docs run it."""
+    python = str(peer_python())
+
+    def command(port: int) -> list[str]:
+        return [
+            python,
+            "-m",
+            "uvicorn",
+            "bench.fastapi_peer.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(PEER_WORKERS),
+        ]
+
+    return launch("fastapi-peer", command, environment, log_dir)

@@ -1,17 +1,29 @@
-"""The benchmark harness's own logic (bench/): seeded ids, request files, profile layers.
+"""The benchmark harness's own logic (bench/): seeded ids, request files, profile layers,
+rounds, ratios and targets, the report and its plots, and the floor's queries.
 
 ``make bench`` itself needs MariaDB, wrk and minutes; these check the parts that decide
-what it measures and reports, in milliseconds.
+what it measures and reports, without timing anything.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
+import threading
 import uuid
+from typing import Any
+from urllib.parse import quote
 
-from bench import cpu_profile, dataset, workload
+import pytest
+
+from bench import cpu_profile, dataset, floor, plots, report, servers, workload
 from bench.load import Result
 from bench.report import Runs, table
+from bench.run import Settings, round_order
+from bench.scenarios import REPORT_FILE, RESULTS_FILE
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_seeded_message_ids_are_time_ordered_uuid7():
@@ -79,6 +91,192 @@ def test_report_table_averages_rounds_and_sums_errors():
     assert runs.p99_ms == 15.0
     assert runs.errors == 2
     assert runs.cpu_ms_per_request == 0.5
-    rendered = table([("create", runs, ""), ("get by id", None, "skipped: no route")])
+    rendered = table([("create", runs.as_dict(), ""), ("get by id", None, "skipped: no route")])
     assert "| create | 2,000 | 3.00 | 15.00 | 2 | 0.50 |" in rendered
     assert "| get by id | skipped: no route |" in rendered
+
+
+def summary(rate: float, p99_ms: float = 10.0) -> dict[str, Any]:
+    return {
+        "requests": int(rate * 10),
+        "rate": rate,
+        "p50_ms": p99_ms / 2,
+        "p99_ms": p99_ms,
+        "errors": 0,
+        "worker_cpu_ms_per_request": 1.0,
+        "rounds": [],
+    }
+
+
+def run_results(errors: int = 0) -> dict[str, Any]:
+    """A run's results as ``bench.run`` writes them: list beats both targets, search misses
+    the floor's, create misses the peer's."""
+    return {
+        "settings": {"rows": 1_000_000, "small_rows": 10_000, "connections": 16},
+        "machine": {"cpu": "test", "commit": "abc1234"},
+        "scenarios": {
+            "create": {"service": summary(900), "floor": summary(1000), "peer": summary(700)},
+            "list": {
+                "service": summary(800, p99_ms=30),
+                "floor": summary(1000),
+                "peer": summary(400),
+                "service_small": summary(820, p99_ms=25),
+            },
+            "search": {
+                "service": summary(500, p99_ms=80),
+                "floor": summary(1000),
+                "peer": summary(200),
+                "service_small": summary(520, p99_ms=40),
+            },
+            "deep": {"service": summary(700)},
+            "get": {"note": "skipped: no route"},
+        },
+        "memory": {
+            "requests": 100_000,
+            "seconds": 60.0,
+            "errors": 0,
+            "rss_before_kib": {"1": 1000, "2": 1000},
+            "rss_after_kib": {"1": 1050, "2": 1010},
+            "workers_replaced": [],
+            "growth_percent": 3.0,
+            "rss_samples": [[0.0, 2000], [1.0, 2040], [2.0, 2060]],
+        },
+        "errors": errors,
+        "profiles": {},
+    }
+
+
+def test_rounds_alternate_forward_and_backward():
+    assert [round_order(3, index) for index in range(4)] == [
+        [0, 1, 2],
+        [2, 1, 0],
+        [0, 1, 2],
+        [2, 1, 0],
+    ]
+    assert round_order(2, 1) == [1, 0]
+
+
+def test_ratios_are_service_over_floor_and_peer_and_large_over_small_p99():
+    ratios = report.ratios(run_results())
+    assert ratios["create/floor"] == 0.9
+    assert ratios["create/peer"] == pytest.approx(1.286, abs=0.001)
+    assert ratios["list/floor"] == 0.8
+    assert ratios["list/peer"] == 2.0
+    assert ratios["search/floor"] == 0.5
+    assert ratios["search/peer"] == 2.5
+    assert ratios["list p99 large/small"] == 1.2
+    assert ratios["search p99 large/small"] == 2.0
+
+
+def test_checks_name_every_target_and_say_which_were_missed():
+    checks = {check.text.split(" = ")[0]: check.met for check in report.checks(run_results(2))}
+    assert checks == {
+        "create throughput service/floor": True,
+        "list throughput service/floor": True,
+        "search throughput service/floor": False,
+        "create throughput service/peer": False,
+        "list throughput service/peer": True,
+        "search throughput service/peer": True,
+        "list p99 1,000,000/10,000 rows": True,
+        "search p99 1,000,000/10,000 rows": False,
+        "worker RSS growth over 100,000 requests": True,
+        "errors in all runs": False,
+    }
+
+
+def test_report_shows_the_comparison_scale_memory_and_verdicts():
+    rendered = report.render(run_results())
+    assert "| create | 900 | 1,000 | 700 | 0.90 | 1.29 |" in rendered
+    assert "| list first page (100 rows) | 800 | 1,000 | 400 | 0.80 | 2.00 |" in rendered
+    assert "| search (10 numbers) | 500 | 1,000 | 200 | 0.50 | 2.50 |" in rendered
+    assert "| get by id, service | skipped: no route |" in rendered
+    assert "| search (10 numbers), 10,000 rows | 520 |" in rendered
+    assert "Memory: worker RSS 2.0 MiB before, 2.0 MiB after 100,000 mixed requests" in rendered
+    assert "- MISSED: search throughput service/floor = 0.50 (target >= 0.7)" in rendered
+    assert "- met: list throughput service/peer = 2.00 (target >= 1.5)" in rendered
+
+
+def test_a_saved_run_gets_its_report_and_plots_again(tmp_path, capsys):
+    (tmp_path / RESULTS_FILE).write_text(json.dumps(run_results()))
+    assert report.main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out == (tmp_path / REPORT_FILE).read_text()
+    for name in (plots.THROUGHPUT, plots.SCALE, plots.MEMORY):
+        assert (tmp_path / name).read_bytes().startswith(PNG_SIGNATURE), name
+
+
+def test_plots_are_small_pngs(tmp_path):
+    paths = plots.draw(run_results(), tmp_path)
+    assert [path.name for path in paths] == [plots.THROUGHPUT, plots.SCALE, plots.MEMORY]
+    for path in paths:
+        content = path.read_bytes()
+        assert content.startswith(PNG_SIGNATURE)
+        assert 5_000 < len(content) < 200_000, (path.name, len(content))
+
+
+def test_output_directory_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCH_OUTPUT", str(tmp_path / "plots"))
+    monkeypatch.setenv("BENCH_SMOKE", "1")
+    settings = Settings.from_environment()
+    assert settings.output == tmp_path / "plots"
+    assert settings.rows == 50_000
+    monkeypatch.delenv("BENCH_OUTPUT")
+    assert Settings.from_environment().output is None
+
+
+def test_peer_is_described_by_its_pinned_stack():
+    described = servers.peer_description()
+    pins = servers.PEER_REQUIREMENTS.read_text()
+    for name in ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "pymysql"):
+        version = re.search(rf"^{name}(\[\w+\])?==(\S+)$", pins, re.MULTILINE)[2]
+        assert f"{name} {version}" in described
+    assert described.endswith(f"uvicorn --workers {servers.PEER_WORKERS}")
+
+
+def test_peer_requirements_pin_every_package():
+    lines = [
+        line
+        for line in servers.PEER_REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert any(line.startswith("fastapi[standard]==") for line in lines)
+    assert all("==" in line for line in lines), lines
+
+
+def test_floor_search_has_one_branch_per_number():
+    sql = floor.search_sql(3)
+    assert sql.count("UNION ALL") == 2
+    assert sql.count("%s") == 2 * 3 + 1
+    assert sql.startswith("SELECT id, message_id, account_id,")
+
+
+@pytest.fixture
+def floor_on(mariadb_app, monkeypatch) -> Any:
+    """The floor app on the service's MariaDB test database, with a connection of its own."""
+    monkeypatch.setenv("DATABASE_URL", mariadb_app.config["SQLALCHEMY_DATABASE_URI"])
+    monkeypatch.setattr(floor, "_local", threading.local())
+    yield floor.app.test_client()
+    if getattr(floor._local, "connection", None) is not None:
+        floor._local.connection.close()
+
+
+def test_floor_lists_and_searches_the_rows_the_service_does(mariadb_app, floor_on):
+    service = mariadb_app.test_client()
+    senders = [f"+1555000{index:04d}" for index in range(3)]
+    for index in range(floor.PAGE_SIZE + 5):
+        body = {
+            "account_id": 7 if index % 2 else 8,
+            "sender_number": senders[index % 3],
+            "receiver_number": "+15559990000",
+            "message_text": None if index % 4 else f"text {index} 👍",
+        }
+        assert service.post("/v1/create", json=body).status_code == 200
+    for path in (
+        "/v1/get/messages/7",
+        "/v1/get/messages/8",
+        f"/v1/search?sender_number={quote(senders[0])},{quote(senders[2])}",
+        "/v1/search?sender_number=" + ",".join(map(quote, senders)),
+    ):
+        expected, found = service.get(path), floor_on.get(path)
+        assert found.status_code == 200
+        assert found.get_json() == expected.get_json(), path
+        assert ("Link" in found.headers) == ("Link" in expected.headers), path
