@@ -90,7 +90,7 @@ def memory(results: dict[str, Any], path: Path) -> Path:
         label="all workers",
     )
     axes.set_xlabel("seconds into the memory run")
-    axes.set_ylabel("worker RSS, MiB")
+    axes.set_ylabel("RSS of all workers, MiB")
     axes.set_ylim(bottom=0)
     memory_run = results["memory"]
     axes.set_title(
