@@ -1,7 +1,8 @@
 """Fixtures: every test that takes ``app`` runs on SQLite and on MariaDB.
 
-MariaDB comes from ``TEST_DATABASE_URL``; without it the MariaDB half is
-skipped locally, and fails under CI, where skipping it would hide half the suite.
+MariaDB comes from ``TEST_DATABASE_URL``; without it the MariaDB half is left
+out locally (one line at the end says so and how to run it), and fails under CI,
+where leaving it out would hide half the suite.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from tests.servers import RunningServer, free_port, running_server
 from tests.tcp_proxy import TcpProxy
 
 BACKENDS = ("sqlite", "mariadb")
+# Fixtures that reach MariaDB whatever the test's backend parameter says.
+MARIADB_FIXTURES = frozenset(
+    {"migrated_mariadb_url", "mariadb_database", "mariadb_app", "database_proxy"}
+)
+MARIADB_LEFT_OUT = pytest.StashKey[int]()
 
 
 def mariadb_url() -> str:
@@ -186,3 +192,32 @@ def unreachable_app(log_file: Path) -> Flask:
     """The application configured for a MySQL server whose port refuses connections."""
     url = f"mysql+pymysql://messaging@127.0.0.1:{free_port()}/messaging"
     return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": str(log_file)})
+
+
+def needs_mariadb(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("database_url") == "mariadb":
+        return True
+    return not MARIADB_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ``TEST_DATABASE_URL`` (and outside CI), leave the MariaDB half out quietly."""
+    if os.environ.get("TEST_DATABASE_URL", "").strip() or os.environ.get("CI"):
+        return
+    left_out = [item for item in items if needs_mariadb(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not needs_mariadb(item)]
+    config.stash[MARIADB_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    left_out = config.stash.get(MARIADB_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"MariaDB half not run ({left_out} test{'s' if left_out != 1 else ''}):"
+            " TEST_DATABASE_URL is not set. Run it with"
+            " TEST_DATABASE_URL=mysql+pymysql://root@127.0.0.1:3306/messaging_test make test"
+            " (an empty database; see README)."
+        )
