@@ -19,6 +19,8 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
+from messaging.protocol import NOT_JSON_DETAIL
+
 
 class StrictParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION = {
@@ -29,7 +31,7 @@ class StrictParser(FlaskParser):
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if req.mimetype and not core.is_json(req.mimetype):
-            abort(415, message="Send the body as JSON with Content-Type: application/json.")
+            abort(415, message=NOT_JSON_DETAIL)
         return core.parse_json(req.get_data(cache=True))
 
     def _handle_invalid_json_error(

@@ -7,13 +7,20 @@ key acts for one account, or for all (admin). The keys themselves: ``api_keys.py
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 from flask_smorest import abort
 
 from messaging.api_keys import Caller, find_caller
-from messaging.protocol import BEARER_SCHEME, WWW_AUTHENTICATE_HEADER
+from messaging.protocol import (
+    BEARER_SCHEME,
+    FOREIGN_ACCOUNT_DETAIL,
+    INVALID_API_KEY_DETAIL,
+    MISSING_API_KEY_DETAIL,
+    WWW_AUTHENTICATE_HEADER,
+)
 
 REALM = "messaging"
 
@@ -34,10 +41,10 @@ def require_api_key() -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != BEARER_SCHEME.lower() or not token:
-        unauthorized(f"Send an API key as Authorization: {BEARER_SCHEME} <token>.")
+        unauthorized(MISSING_API_KEY_DETAIL)
     caller = find_caller(token)
     if caller is None:
-        unauthorized("The API key is unknown or revoked.", error="invalid_token")
+        unauthorized(INVALID_API_KEY_DETAIL, error="invalid_token")
     g.caller = caller
 
 
@@ -53,7 +60,7 @@ def ensure_may_act_for(account_id: int) -> None:
     """A 403 unless the caller's key covers ``account_id``."""
     accounts = caller_accounts()
     if accounts is not None and account_id not in accounts:
-        abort(403, message="This API key cannot act for that account.")
+        abort(403, message=FOREIGN_ACCOUNT_DETAIL)
 
 
 def confine(requested: list[int] | None) -> list[int] | None:
@@ -69,8 +76,9 @@ def confine(requested: list[int] | None) -> list[int] | None:
     return [account for account in requested if account in accounts]
 
 
-def warn_when_disabled(app: Flask) -> None:
-    if not app.config["AUTH_ENABLED"]:
+def warn_when_disabled(settings: Mapping[str, Any]) -> None:
+    """Say once, when the server starts, that every /v1 route is open (gunicorn.conf.py)."""
+    if not settings["AUTH_ENABLED"]:
         log.warning(
             "AUTH_ENABLED is off: every /v1 route is open to anyone who can reach the service;"
             " set AUTH_ENABLED=true and create keys with 'flask --app messaging api-key create'"

@@ -7,17 +7,21 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
 from messaging.metrics import service_metrics
 from messaging.protocol import (
+    BODY_TOO_LARGE_DETAIL,
     DATABASE_RETRY_AFTER_SECONDS,
     DATABASE_UNAVAILABLE_DETAIL,
+    IDEMPOTENCY_CONFLICT_DETAIL,
     IDEMPOTENCY_KEY_HEADER,
+    INVALID_REQUEST_DETAIL,
     PROBLEM_MIMETYPE,
     RETRY_AFTER_HEADER,
+    UNEXPECTED_DETAIL,
 )
 from messaging.request_log import current_request_id
 
@@ -77,7 +81,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     if "messages" in data:
         return problem(
             status,
-            data.get("message") or "The request is not valid; see errors for each field.",
+            data.get("message") or INVALID_REQUEST_DETAIL,
             errors=field_errors(data["messages"]),
             headers=headers,
         )
@@ -110,7 +114,13 @@ def handle_idempotency_key_reused(error: IdempotencyKeyReusedError) -> Response:
 
 
 def handle_idempotency_key_conflict(error: IdempotencyKeyConflictError) -> Response:
-    return problem(409, "A concurrent request with this Idempotency-Key is in the way; retry.")
+    return problem(409, IDEMPOTENCY_CONFLICT_DETAIL)
+
+
+def handle_body_too_large(error: RequestEntityTooLarge) -> Response:
+    """413 that names the limit, so a client knows how much it may send."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return problem(413, BODY_TOO_LARGE_DETAIL.format(limit=limit))
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -118,7 +128,7 @@ def handle_unexpected(error: Exception) -> Response:
     request_id = current_request_id()
     return problem(
         500,
-        f"An unexpected error occurred; quote request id {request_id} when reporting it.",
+        UNEXPECTED_DETAIL.format(request_id=request_id),
         request_id=request_id,
     )
 
@@ -126,6 +136,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Replace every default error page with problem+json (after the API's own handler)."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(RequestEntityTooLarge, handle_body_too_large)
     app.register_error_handler(IdempotencyKeyReusedError, handle_idempotency_key_reused)
     app.register_error_handler(IdempotencyKeyConflictError, handle_idempotency_key_conflict)
     for error_class in DATABASE_UNAVAILABLE:

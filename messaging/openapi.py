@@ -14,8 +14,10 @@ from flask_smorest import Api
 
 from messaging.protocol import BEARER_SCHEME, IDEMPOTENT_REPLAYED_HEADER, LINK_HEADER
 from messaging.schemas import CommaSeparated, MessageId
+from messaging.version import __version__
 
 SWAGGER_UI_ASSETS_URL = "/docs/assets/"
+UNUSED_PAGINATION_SCHEMA = "PaginationMetadata"
 BEARER_SCHEME_NAME = "bearerAuth"
 # Operation-level security: a key needed, or (for probes and metrics) none at all.
 NEEDS_API_KEY = [{BEARER_SCHEME_NAME: []}]
@@ -23,14 +25,19 @@ OPEN_TO_ALL: list[dict[str, list[str]]] = []
 
 API_SETTINGS: dict[str, Any] = {
     "API_TITLE": "messaging",
-    "API_VERSION": "1",
+    "API_VERSION": __version__,
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "docs",
     "OPENAPI_SWAGGER_UI_URL": SWAGGER_UI_ASSETS_URL,
-    # Swagger UI otherwise sends the document to an online validator for a badge.
-    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
+    "OPENAPI_SWAGGER_UI_CONFIG": {
+        # Swagger UI otherwise sends the document to an online validator for a badge.
+        "validatorUrl": None,
+        # /docs#/messages/get_v1_search opens that operation: links can point at one.
+        "deepLinking": True,
+        "displayRequestDuration": True,
+    },
     "API_SPEC_OPTIONS": {
         "info": {
             "description": "Stores SMS-style messages for accounts and finds them again."
@@ -105,6 +112,8 @@ def register_openapi_components(api: Api) -> None:
 
     Runs before the blueprints are registered: their documents are written then.
     """
+    # flask-smorest's offset pagination, which no route uses, registers its schema regardless.
+    api.spec.components.schemas.pop(UNUSED_PAGINATION_SCHEMA, None)
     api.register_field(MessageId, "string", "uuid")
     api.ma_plugin.converter.add_parameter_attribute_function(comma_separated_parameter)
     api.spec.components.header(LINK_HEADER, LINK_DOC)

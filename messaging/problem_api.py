@@ -1,4 +1,8 @@
-"""flask-smorest's ``Api``, documenting every error response as problem+json."""
+"""flask-smorest's ``Api``, documenting every error response as problem+json.
+
+Each error's example is what the service answers, not the generic text of the
+status: the details come from ``protocol.py``, which the code raising them uses.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,61 @@ from typing import Any
 
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import default_exceptions
 
+from messaging.config import DEFAULT_MAX_CONTENT_LENGTH
 from messaging.openapi import RETRY_AFTER_DOC, WWW_AUTHENTICATE_DOC
-from messaging.protocol import PROBLEM_MIMETYPE, RETRY_AFTER_HEADER, WWW_AUTHENTICATE_HEADER
-from messaging.schemas import ProblemSchema
+from messaging.protocol import (
+    BODY_TOO_LARGE_DETAIL,
+    DATABASE_UNAVAILABLE_DETAIL,
+    FOREIGN_ACCOUNT_DETAIL,
+    IDEMPOTENCY_CONFLICT_DETAIL,
+    INVALID_REQUEST_DETAIL,
+    MISSING_API_KEY_DETAIL,
+    NO_SUCH_MESSAGE_DETAIL,
+    NOT_JSON_DETAIL,
+    PROBLEM_MIMETYPE,
+    RETRY_AFTER_HEADER,
+    UNEXPECTED_DETAIL,
+    WWW_AUTHENTICATE_HEADER,
+)
+from messaging.schemas import EXAMPLE_MESSAGE, ProblemSchema
+
+EXAMPLE_REQUEST_ID = "7f3a9c1e5b2d4e6f8a0b1c2d3e4f5a6b"
+
+# What the service answers for each error status it documents.
+ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    401: {"detail": MISSING_API_KEY_DETAIL},
+    403: {"detail": FOREIGN_ACCOUNT_DETAIL},
+    404: {"detail": NO_SUCH_MESSAGE_DETAIL.format(message_id=EXAMPLE_MESSAGE["message_id"])},
+    409: {"detail": IDEMPOTENCY_CONFLICT_DETAIL},
+    413: {"detail": BODY_TOO_LARGE_DETAIL.format(limit=DEFAULT_MAX_CONTENT_LENGTH)},
+    415: {"detail": NOT_JSON_DETAIL},
+    422: {
+        "detail": INVALID_REQUEST_DETAIL,
+        "errors": {
+            "sender_number": [
+                "Not a phone number: after removing spaces, hyphens, dots and parentheses it"
+                " must be an optional '+' and 3 to 15 digits."
+            ],
+            "priority": ["Unknown field."],
+        },
+    },
+    500: {
+        "detail": UNEXPECTED_DETAIL.format(request_id=EXAMPLE_REQUEST_ID),
+        "request_id": EXAMPLE_REQUEST_ID,
+    },
+    503: {"detail": DATABASE_UNAVAILABLE_DETAIL},
+}
+
+
+def error_example(status: http.HTTPStatus) -> dict[str, Any]:
+    """The problem body of ``status``: the service's own detail, else Werkzeug's, which it sends."""
+    werkzeug_error = default_exceptions.get(status.value)
+    members = ERROR_EXAMPLES.get(
+        status.value, {"detail": werkzeug_error.description if werkzeug_error else status.phrase}
+    )
+    return {"type": "about:blank", "title": status.phrase, "status": status.value, **members}
 
 
 class ProblemApi(Api):
@@ -23,12 +78,7 @@ class ProblemApi(Api):
             response: dict[str, Any] = {"description": status.phrase}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
-                response["example"] = {
-                    "type": "about:blank",
-                    "title": status.phrase,
-                    "status": status.value,
-                    "detail": status.description,
-                }
+                response["example"] = error_example(status)
             if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
                 response["headers"] = {RETRY_AFTER_HEADER: RETRY_AFTER_DOC}
             if status == http.HTTPStatus.UNAUTHORIZED:

@@ -15,3 +15,16 @@ PROBLEM_MIMETYPE = "application/problem+json"
 # What a client is told while the database cannot be reached, and when to come back.
 DATABASE_UNAVAILABLE_DETAIL = "The database cannot be reached right now; retry shortly."
 DATABASE_RETRY_AFTER_SECONDS = 2
+
+# The detail of each error the service answers; the OpenAPI document's examples quote them.
+INVALID_REQUEST_DETAIL = "The request is not valid; see errors for each field."
+MISSING_API_KEY_DETAIL = f"Send an API key as Authorization: {BEARER_SCHEME} <token>."
+INVALID_API_KEY_DETAIL = "The API key is unknown or revoked."
+FOREIGN_ACCOUNT_DETAIL = "This API key cannot act for that account."
+NO_SUCH_MESSAGE_DETAIL = "There is no message {message_id}."
+IDEMPOTENCY_CONFLICT_DETAIL = "A concurrent request with this Idempotency-Key is in the way; retry."
+BODY_TOO_LARGE_DETAIL = (
+    "The request body is larger than the {limit} bytes allowed (MAX_CONTENT_LENGTH)."
+)
+NOT_JSON_DETAIL = "Send the body as JSON with Content-Type: application/json."
+UNEXPECTED_DETAIL = "An unexpected error occurred; quote request id {request_id} when reporting it."

@@ -23,6 +23,7 @@ from messaging.limits import (
     SEARCH_TEXT_MAX_WORDS,
     SEARCH_VALUES_MAX,
 )
+from messaging.masking import mask_number
 from messaging.pagination import InvalidCursorError, decode_cursor
 from messaging.protocol import DATABASE_UNAVAILABLE_DETAIL, IDEMPOTENCY_KEY_HEADER
 
@@ -35,6 +36,9 @@ PHONE_NUMBER_INPUT_PATTERN = rf"^[ ().-]*(\+[ ().-]*)?([0-9][ ().-]*){DIGITS}$"
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
 # In a query string an unencoded '+' arrives as a space: "10:00:00 01:00" meant "+01:00".
 QUERY_OFFSET_WITH_LOST_PLUS = re.compile(r"(T[0-9:.,]+) ([0-9]{2}(:?[0-9]{2})?)$")
+
+# The form of a time the API reads and writes, as error messages show it.
+EXAMPLE_TIME = "2026-11-25T14:37:38Z"
 
 EXAMPLE_MESSAGE = {
     "message_id": "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6a",
@@ -124,6 +128,19 @@ class AccountId(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+SHOWN_VALUE_MAX_LENGTH = 40
+
+
+def shown_value(field: fields.Field, value: str) -> str:
+    """A bad value as an error may quote it: a phone number masked as logs mask it, and short."""
+    if isinstance(field, PhoneNumber):
+        digits = "".join(character for character in value if character.isdigit())
+        return mask_number(("+" if value.strip().startswith("+") else "") + digits)
+    if len(value) > SHOWN_VALUE_MAX_LENGTH:
+        value = value[:SHOWN_VALUE_MAX_LENGTH] + "…"
+    return repr(value)
+
+
 class CommaSeparated(fields.List):
     """A query parameter holding a comma-separated list of values.
 
@@ -147,7 +164,19 @@ class CommaSeparated(fields.List):
         if not all(isinstance(item, str) for item in raw):
             raise self.make_error("invalid")
         items = [part for item in raw for part in item.split(",") if part.strip()]
-        return super()._deserialize(items, attr, data, **kwargs)
+        try:
+            return super()._deserialize(items, attr, data, **kwargs)
+        except ma.ValidationError as error:
+            if not isinstance(error.messages, dict):
+                raise
+            # marshmallow keys each bad item by its index; a client wants to see which value.
+            raise ma.ValidationError(
+                [
+                    f"Item {index + 1} ({shown_value(self.inner, items[index])}): "
+                    + " ".join(map(str, messages))
+                    for index, messages in sorted(error.messages.items())
+                ]
+            ) from None
 
 
 class Cursor(fields.String):
@@ -169,7 +198,10 @@ class QueryDateTime(fields.DateTime):
     years 1 to 9999 is invalid rather than an overflow.
     """
 
-    default_error_messages = {"range": "Not a time between the years 1 and 9999 in UTC."}
+    default_error_messages = {
+        "invalid": f"Not a time: use ISO 8601, e.g. {EXAMPLE_TIME} or {EXAMPLE_TIME[:10]}.",
+        "range": "Not a time between the years 1 and 9999 in UTC.",
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("format", "iso")
@@ -189,6 +221,11 @@ class QueryDateTime(fields.DateTime):
 
 class MessageCreateSchema(ma.Schema):
     """What a client sends to create a message."""
+
+    error_messages = {
+        "type": "Expected a JSON object with account_id, sender_number, receiver_number"
+        " and optionally message_text."
+    }
 
     account_id = AccountId(required=True, strict=True)
     sender_number = PhoneNumber(required=True, metadata={"example": "+1 (555) 123-4567"})
@@ -235,7 +272,7 @@ class MessageSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    message_id = fields.String(metadata={"example": EXAMPLE_MESSAGE["message_id"]})
+    message_id = MessageId(metadata={"example": EXAMPLE_MESSAGE["message_id"]})
     account_id = fields.Integer(
         allow_none=True, metadata={"example": 42, "description": ADOPTED_AS_STORED}
     )
@@ -291,45 +328,41 @@ class SearchArgsSchema(PageArgsSchema):
     message_id = CommaSeparated(
         MessageId(),
         metadata={
-            "description": f"Comma-separated message ids, at most {SEARCH_VALUES_MAX}.",
-            "example": [EXAMPLE_MESSAGE["message_id"]],
+            "description": f"Comma-separated message ids, at most {SEARCH_VALUES_MAX}; e.g."
+            f" `{EXAMPLE_MESSAGE['message_id']}`.",
         },
     )
     account_id = CommaSeparated(
-        AccountId(),
+        AccountId(metadata={}),
         metadata={
-            "description": f"Comma-separated account ids, at most {SEARCH_VALUES_MAX}.",
-            "example": [42, 43],
+            "description": f"Comma-separated account ids, at most {SEARCH_VALUES_MAX}; e.g."
+            " `42,43`.",
         },
     )
     sender_number = CommaSeparated(
         QueryPhoneNumber(),
         metadata={
             "description": f"Comma-separated sender numbers, at most {SEARCH_VALUES_MAX};"
-            " normalised like stored numbers.",
-            "example": ["+15551234567"],
+            " normalised like stored numbers. E.g. `+15551234567` (`%2B15551234567` in a URL).",
         },
     )
     receiver_number = CommaSeparated(
         QueryPhoneNumber(),
         metadata={
             "description": f"Comma-separated receiver numbers, at most {SEARCH_VALUES_MAX};"
-            " normalised like stored numbers.",
-            "example": ["+15557654321"],
+            " normalised like stored numbers. E.g. `+15557654321`.",
         },
     )
     created_after = QueryDateTime(
         metadata={
-            "description": "Only messages created at or after this time (ISO 8601; UTC"
-            " when no offset is given).",
-            "example": "2026-11-01T00:00:00Z",
+            "description": "Only messages created at or after this time: ISO 8601, e.g."
+            " `2026-11-01T00:00:00Z` or `2026-11-01`; UTC when no offset is given.",
         }
     )
     created_before = QueryDateTime(
         metadata={
-            "description": "Only messages created before this time (ISO 8601; UTC when"
-            " no offset is given).",
-            "example": "2026-12-01T00:00:00Z",
+            "description": "Only messages created before this time: ISO 8601, e.g."
+            " `2026-12-01T00:00:00Z` or `2026-12-01`; UTC when no offset is given.",
         }
     )
 
@@ -346,8 +379,8 @@ class IdempotencyHeaderSchema(ma.Schema):
         metadata={
             "description": "Makes retries safe: a retry with the same key and body answers"
             " with the message the first request stored, and stores nothing. Unique per"
-            f" account; 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.",
-            "example": "order-1234-reminder",
+            f" account; 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, e.g. a"
+            " UUID. Leave it empty to store every request.",
         },
     )
 
@@ -378,9 +411,13 @@ class ProblemSchema(ma.Schema):
 
 
 class HealthSchema(ma.Schema):
-    """Liveness: the process serves."""
+    """Liveness: the process serves, and which version it is."""
+
+    class Meta:
+        ordered = True
 
     status = fields.String(metadata={"example": "ok"})
+    version = fields.String(metadata={"example": "1.1.0"})
 
 
 class ReadinessSchema(ma.Schema):

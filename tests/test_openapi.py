@@ -9,7 +9,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from messaging import create_app
+from messaging.config import DEFAULT_MAX_CONTENT_LENGTH
 from messaging.schemas import SEARCH_VALUES_MAX
+from messaging.version import __version__
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
@@ -154,9 +156,14 @@ def test_docs_assets_outside_the_bundle_are_404(client):
             assert response.status_code == 404, url
 
 
+def secured_app():
+    return create_app(
+        {"SQLALCHEMY_DATABASE_URI": "sqlite://", "LOG_FILE": "", "AUTH_ENABLED": True}
+    )
+
+
 def secured_document():
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "LOG_FILE": "", "AUTH_ENABLED": True})
-    return app.test_client().get("/openapi.json").get_json()
+    return secured_app().test_client().get("/openapi.json").get_json()
 
 
 def test_with_auth_on_v1_routes_document_bearer_keys_and_401():
@@ -184,3 +191,75 @@ def test_with_auth_off_nothing_asks_for_a_key(document):
     for operations in document["paths"].values():
         for method, operation in operations.items():
             assert method == "parameters" or not operation.get("security")
+
+
+def test_info_version_is_the_package_version(document):
+    assert document["info"]["version"] == __version__
+
+
+def test_no_schema_the_api_does_not_use(document):
+    assert "PaginationMetadata" not in document["components"]["schemas"]
+
+
+def test_message_ids_are_documented_as_uuids(document):
+    assert document["components"]["schemas"]["Message"]["properties"]["message_id"]["format"] == (
+        "uuid"
+    )
+    lookup = document["paths"]["/v1/messages/{message_id}"]["parameters"]
+    assert [p["schema"]["format"] for p in lookup if p["name"] == "message_id"] == ["uuid"]
+    search = document["paths"]["/v1/search"]["get"]["parameters"]
+    ids = next(p for p in search if p["name"] == "message_id")
+    assert ids["schema"]["items"]["format"] == "uuid"
+
+
+def example_values(parameter: dict) -> list:
+    """Every value Swagger UI could pre-fill a parameter with on "Try it out"."""
+    schema = parameter.get("schema", {})
+    found = [parameter.get("example"), schema.get("example"), schema.get("default")]
+    found += [schema.get("items", {}).get("example"), *parameter.get("examples", {}).values()]
+    return [value for value in found if value is not None]
+
+
+def test_try_it_out_fills_in_no_optional_filter_and_no_idempotency_key(document):
+    search = document["paths"]["/v1/search"]["get"]["parameters"]
+    prefilled = {p["name"]: example_values(p) for p in search if example_values(p)}
+    # The page size has a default the service applies anyway; no filter is pre-filled.
+    assert prefilled == {"limit": [100]}
+    create = document["paths"]["/v1/create"]["post"]["parameters"]
+    key = next(p for p in create if p["name"] == "Idempotency-Key")
+    assert example_values(key) == []
+
+
+def test_docs_link_deeply_and_show_request_durations(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert '"deepLinking": true' in page
+    assert '"displayRequestDuration": true' in page
+
+
+@pytest.fixture
+def documented_errors(document):
+    return {
+        name: response["content"]["application/problem+json"]["example"]
+        for name, response in document["components"]["responses"].items()
+        if "example" in response.get("content", {}).get("application/problem+json", {})
+    }
+
+
+def test_error_examples_are_what_the_service_answers(client, document, documented_errors):
+    assert "see authorization schemes" not in str(documented_errors)
+    missing = "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6a"
+    answered = {
+        "NOT_FOUND": client.get(f"/v1/messages/{missing}"),
+        "UNSUPPORTED_MEDIA_TYPE": client.post(
+            "/v1/create", data="account_id=1", content_type="text/plain"
+        ),
+        "REQUEST_ENTITY_TOO_LARGE": client.post(
+            "/v1/create",
+            data="x" * (DEFAULT_MAX_CONTENT_LENGTH + 1),
+            content_type="application/json",
+        ),
+    }
+    for name, response in answered.items():
+        assert response.get_json()["detail"] == documented_errors[name]["detail"], name
+    unauthorized = secured_app().test_client().get("/v1/search")
+    assert unauthorized.get_json()["detail"] == documented_errors["UNAUTHORIZED"]["detail"]

@@ -18,7 +18,11 @@ from messaging.arguments import parser
 from messaging.message_json import message_response
 from messaging.openapi import CREATE_HEADERS, LIST_HEADERS, error_responses
 from messaging.pagination import next_page_headers
-from messaging.protocol import IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER
+from messaging.protocol import (
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENT_REPLAYED_HEADER,
+    NO_SUCH_MESSAGE_DETAIL,
+)
 from messaging.records import Page
 from messaging.schemas import (
     EXAMPLE_CREATE,
@@ -132,4 +136,4 @@ def delete_message(message_id: uuid.UUID) -> Response:
 
 
 def no_such_message(message_id: uuid.UUID) -> str:
-    return f"There is no message {message_id}."
+    return NO_SUCH_MESSAGE_DETAIL.format(message_id=message_id)
