@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 # prometheus_client picks how it stores values when it is first imported: the
 # directory must be in the environment before any worker imports it, so it is
 # set here, in the master, before the fork. Without one we make a private one.
@@ -54,8 +56,36 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The control socket defaults to one path per user: two servers on one host
 # (tests, several containers sharing a home) would fight over it.
 control_socket_disable = True
-# The application writes one access line per request itself (messaging.logs).
+# The application writes one access line per request itself (messaging.request_log).
 accesslog = None
+
+# Imported here, after the environment above is set: the package imports prometheus_client.
+from messaging.auth import warn_when_disabled  # noqa: E402
+from messaging.config import ConfigError, settings_from_env  # noqa: E402
+from messaging.logs import configure_process_logging  # noqa: E402
+
+try:
+    settings = settings_from_env()
+except ConfigError as error:
+    raise SystemExit(f"configuration error: {error}") from None
+
+
+class ServiceLogger(Logger):
+    """gunicorn's own lines (start, workers booting, errors) in the service's format and files.
+
+    The master sets up the service's handlers; each worker inherits them across the
+    fork and replaces them when it builds the application.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        configure_process_logging(settings)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
+
+
+logger_class = ServiceLogger
 
 
 def on_starting(server: Any) -> None:
@@ -63,6 +93,8 @@ def on_starting(server: Any) -> None:
     metrics_directory.mkdir(parents=True, exist_ok=True)
     for stale in metrics_directory.glob("*.db"):
         stale.unlink()
+    # Once per server, not once per worker.
+    warn_when_disabled(settings)
 
 
 def child_exit(server: Any, worker: Any) -> None:

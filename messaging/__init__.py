@@ -13,7 +13,6 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from messaging.auth import warn_when_disabled
 from messaging.commands import register_commands
 from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
 from messaging.connections import watch_connections
@@ -25,6 +24,10 @@ from messaging.metrics import init_metrics
 from messaging.openapi import configure_openapi, register_openapi_components
 from messaging.request_log import register_request_logging
 from messaging.routes import docs, health, messages, metrics
+from messaging.tracing import init_tracing
+from messaging.version import __version__
+
+__all__ = ["__version__", "create_app"]
 
 MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -41,7 +44,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_openapi(app)
     configure_json(app)
     configure_logging(app)
-    warn_when_disabled(app)
     register_extensions(app)
     register_request_logging(app)
     register_blueprints(app)
@@ -62,7 +64,8 @@ def configure_database(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind db (its connections watched), migrate, the API with its document parts, metrics."""
+    """Bind db (its connections watched), migrate, the API with its document parts, metrics,
+    and traces when they are asked for."""
     db.init_app(app)
     with app.app_context():
         watch_connections(db.engine)
@@ -70,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     api.init_app(app)
     register_openapi_components(api)
     init_metrics(app)
+    init_tracing(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,28 +1,28 @@
-"""Flask CLI commands: ``init-db`` (schema), ``purge`` (retention), ``api-key`` (access)."""
+"""Flask CLI commands: ``init-db`` (schema), ``purge`` (retention), ``api-key`` (access),
+``version``."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from datetime import timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from messaging import api_keys, migrations
 from messaging.clock import utc_now
+from messaging.config import parse_duration
 from messaging.deletion import (
     PURGE_BATCH_SIZE,
     count_messages_older_than,
     purge_messages_older_than,
 )
 from messaging.limits import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
+from messaging.version import __version__
 
 INIT_DB_WAIT_SECONDS = 60
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-DURATION_PATTERN = re.compile(r"^\s*([0-9]{1,6})\s*([smhdw])\s*$")
 
 
 @click.command("init-db")
@@ -33,12 +33,19 @@ DURATION_PATTERN = re.compile(r"^\s*([0-9]{1,6})\s*([smhdw])\s*$")
     type=click.FloatRange(min=0),
     help="Seconds to keep retrying a database that does not answer yet.",
 )
+@click.option(
+    "--on-start",
+    is_flag=True,
+    help="Do it only when INIT_DB_ON_START is true (the container's entrypoint).",
+)
 @with_appcontext
-def init_db_command(wait: float) -> None:
+def init_db_command(wait: float, on_start: bool) -> None:
     """Bring the database schema to the newest migration (safe to run again).
 
     A database holding the FastAPI service's messages table is adopted in place.
     """
+    if on_start and not current_app.config["INIT_DB_ON_START"]:
+        return
     try:
         migrations.wait_for_database(wait, report=lambda line: click.echo(line, err=True))
         migrations.upgrade_schema(report=click.echo)
@@ -57,10 +64,10 @@ class Duration(click.ParamType):
     ) -> timedelta:
         if isinstance(value, timedelta):
             return value
-        match = DURATION_PATTERN.match(str(value))
-        if not match or int(match[1]) == 0:
-            self.fail(f"{value!r} is not a duration like 90d, 12h, 30m or 2w", param, ctx)
-        return timedelta(**{DURATION_UNITS[match[2]]: int(match[1])})
+        try:
+            return parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 @click.command("purge")
@@ -176,7 +183,14 @@ def revoke_api_key_command(key_id: int) -> None:
     click.echo(f"API key {key.id} for {describe_scope(key.account_id)} is revoked")
 
 
+@click.command("version")
+def version_command() -> None:
+    """Print the service's version."""
+    click.echo(f"messaging {__version__}")
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(version_command)
     app.cli.add_command(init_db_command)
     app.cli.add_command(purge_command)
     app.cli.add_command(api_key_cli)

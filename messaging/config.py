@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+import click
 from sqlalchemy.engine import URL, make_url
 
 DEFAULT_DB_PORT = 3306
@@ -41,19 +44,66 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
-
-
-def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name, "").strip().lower()
+def parse_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """Every boolean setting, read one way: click's (true/false, 1/0, yes/no, on/off, t/f, y/n)."""
+    raw = environ.get(name, "").strip()
     if not raw:
         return default
-    if raw in TRUE_WORDS:
-        return True
-    if raw in FALSE_WORDS:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    try:
+        return click.BOOL.convert(raw, None, None)
+    except click.BadParameter:
+        raise ConfigError(
+            f"{name} must be true or false (also 1/0, yes/no, on/off), got {raw!r}"
+        ) from None
+
+
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DURATION_PATTERN = re.compile(r"^\s*([0-9]{1,6})\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Every span of time, read one way: a whole number and a unit, ``90d``, ``12h``, ``30s``.
+
+    Units are s, m, h, d and w; zero is not a span. ``ValueError`` names the form otherwise.
+    """
+    match = DURATION_PATTERN.match(text)
+    if not match or int(match[1]) == 0:
+        raise ValueError(f"{text!r} is not a duration like 90d, 12h, 30m or 2w")
+    return timedelta(**{DURATION_UNITS[match[2]]: int(match[1])})
+
+
+TRACES_EXPORTERS = ("otlp", "console")
+OTLP_PROTOCOL = "http/protobuf"
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+OTLP_PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+
+
+def traces_exporter(environ: Mapping[str, str]) -> str | None:
+    """Where traces go by OpenTelemetry's own variables: ``otlp``, ``console``, or None (off).
+
+    On when ``OTEL_TRACES_EXPORTER`` names an exporter or an OTLP endpoint is set;
+    off without either, with ``OTEL_TRACES_EXPORTER=none`` or ``OTEL_SDK_DISABLED=true``.
+    """
+    if parse_bool(environ, "OTEL_SDK_DISABLED", False):
+        return None
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not exporter:
+        endpoint_set = any(environ.get(name, "").strip() for name in OTLP_ENDPOINT_VARIABLES)
+        exporter = "otlp" if endpoint_set else "none"
+    if exporter == "none":
+        return None
+    if exporter not in TRACES_EXPORTERS:
+        raise ConfigError(
+            f"OTEL_TRACES_EXPORTER must be one of {', '.join(TRACES_EXPORTERS)} or none,"
+            f" got {exporter!r}"
+        )
+    for name in OTLP_PROTOCOL_VARIABLES if exporter == "otlp" else ():
+        protocol = environ.get(name, "").strip()
+        if protocol and protocol != OTLP_PROTOCOL:
+            raise ConfigError(
+                f"{name} must be {OTLP_PROTOCOL} (the exporter installed), got {protocol!r}"
+            )
+    return exporter
 
 
 def is_mysql(url: URL) -> bool:
@@ -124,5 +174,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "LOG_BACKUP_COUNT": _int(environ, "LOG_BACKUP_COUNT", DEFAULT_LOG_BACKUP_COUNT),
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower() or "text",
         # Off by default so the seed's clients, which send no key, keep working.
-        "AUTH_ENABLED": _bool(environ, "AUTH_ENABLED", False),
+        "AUTH_ENABLED": parse_bool(environ, "AUTH_ENABLED", False),
+        # Read by the container's entrypoint (init-db --on-start).
+        "INIT_DB_ON_START": parse_bool(environ, "INIT_DB_ON_START", False),
+        "TRACES_EXPORTER": traces_exporter(environ),
     }

@@ -15,11 +15,14 @@ from flask import Flask, current_app
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from prometheus_flask_exporter import PrometheusMetrics
+
+from messaging.version import __version__
 
 EXTENSION_KEY = "messaging.metrics"
 
@@ -58,6 +61,14 @@ def init_metrics(app: Flask) -> ServiceMetrics:
             registry=registry,
         ),
     )
+    # 1, labelled with what runs: a dashboard can show versions side by side during a rollout.
+    Gauge(
+        "messaging_build_info",
+        "The version of the service, as a label; the value is always 1.",
+        ["version"],
+        registry=registry,
+        multiprocess_mode="max",
+    ).labels(version=__version__).set(1)
     app.extensions[EXTENSION_KEY] = metrics
     return metrics
 

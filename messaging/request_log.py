@@ -11,11 +11,17 @@ from urllib.parse import quote
 from flask import Flask, Response, g, has_request_context, request
 
 from messaging.protocol import REQUEST_ID_HEADER
+from messaging.tracing import current_trace_id
 
 REQUEST_ID_MAX_LENGTH = 128
 REQUEST_ID_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
 # RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
 PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
+# Printable ASCII but for '"', '%' and '\\': a logged user agent stays one quoted word.
+USER_AGENT_SAFE_CHARACTERS = "".join(
+    chr(code) for code in range(0x20, 0x7F) if chr(code) not in '"%\\'
+)
+USER_AGENT_MAX_LENGTH = 200
 
 access_log = logging.getLogger("messaging.access")
 
@@ -41,6 +47,11 @@ def loggable_path(path: str) -> str:
     return quote(path, safe=PATH_SAFE_CHARACTERS)
 
 
+def loggable_user_agent(user_agent: str) -> str:
+    """The client's ``User-Agent``, shortened and percent-encoded where it could break a line."""
+    return quote(user_agent[:USER_AGENT_MAX_LENGTH], safe=USER_AGENT_SAFE_CHARACTERS)
+
+
 def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = current_request_id()
     started = g.get("request_started")
@@ -48,22 +59,32 @@ def _finish_request(response: Response) -> Response:
     if not access_log.isEnabledFor(logging.INFO):
         return response
     path = loggable_path(request.path)
-    # The one line that names the path; never the query string, which holds numbers.
-    access_log.info(
-        "%s %s %s %.1fms",
+    client = request.remote_addr or "-"
+    user_agent = loggable_user_agent(request.user_agent.string)
+    fields = {
+        "method": request.method,
+        "path": path,
+        "status": response.status_code,
+        "duration_ms": round(duration_ms, 1),
+        "client": client,
+        "user_agent": user_agent,
+    }
+    message = '%s %s %s %.1fms %s "%s"'
+    arguments: tuple[object, ...] = (
         request.method,
         path,
         response.status_code,
         duration_ms,
-        extra={
-            "http": {
-                "method": request.method,
-                "path": path,
-                "status": response.status_code,
-                "duration_ms": round(duration_ms, 1),
-            }
-        },
+        client,
+        user_agent,
     )
+    trace_id = current_trace_id()
+    if trace_id:
+        fields["trace_id"] = trace_id
+        message += " trace=%s"
+        arguments += (trace_id,)
+    # The one line that names the path; never the query string, which holds numbers.
+    access_log.info(message, *arguments, extra=fields)
     return response
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, select
 
 from messaging import create_app
+from messaging.auth import warn_when_disabled
 from messaging.config import ConfigError, settings_from_env
 from messaging.extensions import db
 from messaging.models import ApiKey, Message
@@ -94,12 +95,18 @@ def test_auth_is_off_by_default():
     assert settings_from_env({})["AUTH_ENABLED"] is False
 
 
-def test_warning_at_start_when_auth_is_off(database_url, tmp_path):
+def test_warning_when_auth_is_off_comes_from_the_server_start_not_each_app(
+    database_url, tmp_path, caplog
+):
+    # Each gunicorn worker and each CLI command builds an app: the warning is the master's
+    # (gunicorn.conf.py; tests/test_gunicorn.py sees it once per server).
     log_file = tmp_path / "off.log"
-    create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file)})
-    lines = [line for line in log_file.read_text().splitlines() if "AUTH_ENABLED" in line]
-    assert len(lines) == 1
-    assert " WARNING " in lines[0]
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file)})
+    app.test_client().get("/health")
+    assert "AUTH_ENABLED" not in log_file.read_text()
+    warn_when_disabled(settings_from_env({}))
+    warnings = [r for r in caplog.records if "AUTH_ENABLED is off" in r.getMessage()]
+    assert [r.levelname for r in warnings] == ["WARNING"]
 
 
 def test_no_warning_when_auth_is_on(client, log_file):

@@ -1,9 +1,11 @@
-"""Flask CLI commands: ``purge`` deletes messages past their retention period, in batches."""
+"""Flask CLI commands: ``purge`` deletes messages past their retention period, in batches;
+``version``, ``init-db --on-start``, and what any command logs."""
 
 from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -18,6 +20,8 @@ from messaging.clock import utc_now
 from messaging.deletion import PURGE_BATCH_SIZE
 from messaging.extensions import db
 from messaging.models import Message
+from messaging.version import __version__
+from tests.servers import REPO_ROOT, VENV_BIN, server_environment
 
 
 @pytest.fixture
@@ -161,3 +165,49 @@ def test_purge_of_a_single_batch_says_so(app, runner, insert_messages):
     assert result.exit_code == 0, result.output
     assert "deleted 5 messages" in result.output
     assert "in 1 batch," in result.output
+
+
+def run_flask(*arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app messaging ARGUMENTS`` as a user runs it, with only ``settings`` configured."""
+    return subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "messaging", *arguments],
+        cwd=REPO_ROOT,
+        env=server_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version_command_prints_the_package_version():
+    done = run_flask("version", LOG_FILE="")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"messaging {__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def test_commands_log_to_the_console_only_and_never_warn_about_auth(tmp_path):
+    log_file = tmp_path / "logs" / "app.log"
+    settings = {"LOG_FILE": str(log_file), "DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite3'}"}
+    helped = run_flask("--help", **settings)
+    assert helped.returncode == 0, helped.stderr
+    migrated = run_flask("init-db", **settings)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "alembic.runtime.migration INFO" in migrated.stderr
+    assert not log_file.exists()
+    assert "AUTH_ENABLED" not in helped.stdout + helped.stderr + migrated.stdout + migrated.stderr
+
+
+@pytest.mark.parametrize(("value", "migrates"), [("", False), ("0", False), ("1", True)])
+def test_init_db_on_start_migrates_only_when_asked(tmp_path, value, migrates):
+    database = tmp_path / "m.sqlite3"
+    done = run_flask(
+        "init-db",
+        "--on-start",
+        LOG_FILE="",
+        INIT_DB_ON_START=value,
+        DATABASE_URL=f"sqlite:///{database}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("database schema is up to date" in done.stdout) is migrates
+    assert database.exists() is migrates

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from messaging import create_app
-from messaging.config import ConfigError, database_url, settings_from_env
+from messaging.config import ConfigError, database_url, parse_duration, settings_from_env
 
 SECRET = "s3cr3t-pa55word"
 
@@ -143,3 +144,26 @@ def test_async_hooks_and_views_still_go_through_flasks_async_support():
         app.ensure_sync(coroutine_view)
     assert app.ensure_sync(plain_view) is plain_view
     assert app.ensure_sync(app.make_response) == app.make_response
+
+
+@pytest.mark.parametrize("name", ["AUTH_ENABLED", "INIT_DB_ON_START"])
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [("1", True), ("true", True), ("Yes", True), ("on", True), ("0", False), ("off", False)],
+)
+def test_every_boolean_setting_reads_the_same_words(name, value, enabled):
+    assert settings_from_env({name: value})[name] is enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [("90d", timedelta(days=90)), ("12h", timedelta(hours=12)), (" 2w ", timedelta(weeks=2))],
+)
+def test_durations_are_a_number_and_a_unit(text, span):
+    assert parse_duration(text) == span
+
+
+@pytest.mark.parametrize("text", ["90", "0d", "1.5d", "1y", "-5d"])
+def test_durations_without_a_unit_or_above_zero_are_refused(text):
+    with pytest.raises(ValueError, match="90d, 12h"):
+        parse_duration(text)

@@ -28,7 +28,8 @@ TEXT_LINE = re.compile(
 )
 ACCESS_LINE = re.compile(
     r"^\S+ messaging\.access INFO \[(?P<request_id>[\x21-\x7e]+)\]"
-    r" (?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<duration>\d+\.\d)ms$"
+    r" (?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<duration>\d+\.\d)ms"
+    r' (?P<client>\S+) "(?P<user_agent>[^"]*)"$'
 )
 
 
@@ -239,3 +240,37 @@ def test_sixteen_clients_create_400_messages_and_all_come_back_through_link_page
     assert pages == creates // 50
     assert len(listed) == len(set(listed)) == creates
     assert set(listed) == created_ids
+
+
+AUTH_WARNING = "AUTH_ENABLED is off"
+
+
+@pytest.mark.slow
+def test_with_json_logs_every_console_line_is_json_and_the_auth_warning_comes_once(
+    start_server, tmp_path
+):
+    server = start_server(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'messaging.sqlite3'}",
+        WEB_CONCURRENCY="2",
+        LOG_FORMAT="json",
+    )
+    server.wait_for_workers(2)
+    assert server.get("/health", headers={"User-Agent": "probe/1.0"}).status == 200
+    assert server.stop() == 0
+
+    lines = server.console_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    assert all(isinstance(entry, dict) and entry.keys() >= JSON_MEMBERS for entry in entries)
+    gunicorn_lines = [e["message"] for e in entries if e["logger"].startswith("gunicorn.")]
+    assert any(message.startswith("Starting gunicorn") for message in gunicorn_lines)
+    assert sum(message.startswith("Booting worker") for message in gunicorn_lines) >= 2
+    assert [e["level"] for e in entries if AUTH_WARNING in e["message"]] == ["WARNING"]
+    probes = [
+        e for e in entries if e["logger"] == "messaging.access" and e["user_agent"] == "probe/1.0"
+    ]
+    assert [(e["path"], e["client"]) for e in probes] == [("/health", "127.0.0.1")]
+    # The file gets the same lines as the console.
+    logged = [
+        json.loads(line) for path in log_files(server) for line in path.read_text().splitlines()
+    ]
+    assert [e["message"] for e in logged] == [e["message"] for e in entries]

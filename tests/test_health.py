@@ -6,6 +6,7 @@ import time
 
 from messaging import create_app
 from messaging.schemas import ReadinessSchema
+from messaging.version import __version__
 from tests.tcp_proxy import TcpProxy
 
 READY_DEADLINE_SECONDS = 2.5
@@ -21,10 +22,10 @@ def assert_not_ready(response) -> None:
     assert ReadinessSchema().validate(body) == {}  # as the OpenAPI document says
 
 
-def test_health_is_200_ok(client):
+def test_health_is_200_ok_with_the_version(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {"status": "ok", "version": __version__}
 
 
 def test_ready_when_database_answers(client):

@@ -74,15 +74,29 @@ def test_every_line_has_time_logger_level_request_id(client, log_file):
         assert TEXT_LINE.match(line), line
 
 
-def test_one_access_line_per_request_with_status_duration_and_id(client, log_file):
-    response = client.get("/v1/get/messages/77?limit=5", headers={"X-Request-ID": "abc-123"})
+def test_one_access_line_per_request_with_status_duration_client_and_agent(client, log_file):
+    response = client.get(
+        "/v1/get/messages/77?limit=5",
+        headers={"X-Request-ID": "abc-123", "User-Agent": "billing-sync/2.1 (+ops)"},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
     assert response.headers["X-Request-ID"] == "abc-123"
     access = [
         TEXT_LINE.match(line) for line in read_lines(log_file) if " messaging.access " in line
     ]
     assert len(access) == 1
     assert access[0]["request_id"] == "abc-123"
-    assert re.fullmatch(r"GET /v1/get/messages/77 200 \d+\.\dms", access[0]["message"])
+    assert re.fullmatch(
+        r'GET /v1/get/messages/77 200 \d+\.\dms 192\.0\.2\.7 "billing-sync/2\.1 \(\+ops\)"',
+        access[0]["message"],
+    )
+
+
+def test_user_agent_cannot_break_out_of_its_quotes(client, log_file):
+    client.get("/health", headers={"User-Agent": 'evil" 500 \\ 100%'})
+    access = [line for line in read_lines(log_file) if " messaging.access " in line]
+    assert len(access) == 1
+    assert access[0].endswith(' "evil%22 500 %5C 100%25"')
 
 
 def test_request_id_is_made_when_missing_or_invalid(client):
@@ -263,9 +277,9 @@ def test_access_line_is_the_only_line_naming_the_path(client, create, log_file):
     lines = log_file.read_text().splitlines()
     access = [line for line in lines if " messaging.access " in line]
     assert len(access) == 2
-    assert re.search(r"\] POST /v1/create 200 \d+\.\dms$", access[0])
+    assert re.search(r"\] POST /v1/create 200 \d+\.\dms \S+ \"[^\"]*\"$", access[0])
     # The query string (it holds phone numbers) is not logged.
-    assert re.search(r"\] GET /v1/search 200 \d+\.\dms$", access[1])
+    assert re.search(r"\] GET /v1/search 200 \d+\.\dms \S+ \"[^\"]*\"$", access[1])
     assert [line for line in lines if "/v1/" in line and line not in access] == []
 
 
@@ -278,4 +292,4 @@ def test_path_cannot_forge_or_break_log_lines(client, log_file):
     assert [line for line in lines if "[forged]" in line] == []
     access = [line for line in lines if " messaging.access " in line]
     assert len(access) == 1
-    assert re.search(r"\] GET /nowhere%0A\S+%0D%20x 404 \d+\.\dms$", access[0])
+    assert re.search(r"\] GET /nowhere%0A\S+%0D%20x 404 \d+\.\dms ", access[0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from messaging.version import __version__
+
 
 def sample(text: str, name: str, **labels: str) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``."""
@@ -54,3 +56,7 @@ def test_latency_histogram_is_labelled_by_route_not_path(client):
     rule = "/v1/get/messages/<account_id>"
     assert sample(text, "flask_http_request_duration_seconds_count", url_rule=rule) == 2
     assert "/v1/get/messages/123" not in text
+
+
+def test_build_info_names_the_version_serving(client):
+    assert sample(scrape(client), "messaging_build_info", version=__version__) == 1

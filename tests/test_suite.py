@@ -20,7 +20,7 @@ def test_without_mariadb_the_suite_says_so_once_instead_of_skipping_each_test():
             sys.executable,
             "-m",
             "pytest",
-            "tests/test_health.py::test_health_is_200_ok",
+            "tests/test_health.py::test_health_is_200_ok_with_the_version",
             "-p",
             "no:cacheprovider",
         ],

@@ -13,6 +13,7 @@ from messaging.protocol import (
 )
 from messaging.readiness import database_is_reachable
 from messaging.schemas import HealthSchema, ReadinessSchema
+from messaging.version import __version__
 
 blp = Blueprint("health", __name__, description="Is the service up?")
 
@@ -24,11 +25,11 @@ NOT_READY = {
 
 
 @blp.get("/health")
-@blp.response(200, HealthSchema, example={"status": "ok"})
+@blp.response(200, HealthSchema, example={"status": "ok", "version": __version__})
 @blp.doc(security=OPEN_TO_ALL)
 def health() -> dict[str, str]:
-    """Liveness: 200 while the process serves; no database call."""
-    return {"status": "ok"}
+    """Liveness: 200 while the process serves, with the version serving; no database call."""
+    return {"status": "ok", "version": __version__}
 
 
 @blp.get("/health/ready")
