@@ -318,8 +318,8 @@ class SearchArgsSchema(PageArgsSchema):
             "description": "Words the message text must all hold (any case and accents),"
             f" at most {SEARCH_TEXT_MAX_WORDS} words and {SEARCH_TEXT_MAX_LENGTH} characters."
             ' Every character is text: `+ - " * @ ~ < > ( )` are no operators. Words under'
-            " 3 characters and stop words such as `the` are left out (README, Text search).",
-            "example": "parcel tuesday",
+            " 3 characters and stop words such as `the` are left out (README, Text search)."
+            " E.g. `parcel tuesday`.",
             "minLength": 1,
             "maxLength": SEARCH_TEXT_MAX_LENGTH,
         }

@@ -43,6 +43,7 @@ CHROMIUM_FLAGS = (
 WAIT_SECONDS = 20
 # Filters GET /v1/search takes; none may be filled in before the visitor types one.
 SEARCH_FILTERS = (
+    "q",
     "message_id",
     "account_id",
     "sender_number",

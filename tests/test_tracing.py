@@ -12,9 +12,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from sqlalchemy import delete
 
 from messaging import create_app
 from messaging.config import ConfigError, traces_exporter
+from messaging.extensions import db
+from messaging.models import Message
 from messaging.tracing import EXTENSION_KEY
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -82,13 +85,18 @@ def test_a_request_is_one_server_span_with_its_sql_spans_as_children(database_ur
     )
     client = app.test_client()
     body = {"account_id": 9, "sender_number": "+15551230001", "receiver_number": "+15559870001"}
-    assert client.post("/v1/create", json=body).status_code == 200
-    exporter.clear()
-
-    response = client.get("/v1/get/messages/9", headers={"traceparent": TRACEPARENT})
+    try:
+        assert client.post("/v1/create", json=body).status_code == 200
+        exporter.clear()
+        response = client.get("/v1/get/messages/9", headers={"traceparent": TRACEPARENT})
+        finished = exporter.get_finished_spans()
+    finally:
+        with app.app_context():
+            db.session.execute(delete(Message))
+            db.session.commit()
+            db.engine.dispose()
     assert response.status_code == 200
 
-    finished = exporter.get_finished_spans()
     servers = [span for span in finished if span.kind == SpanKind.SERVER]
     assert len(servers) == 1
     server = servers[0]
