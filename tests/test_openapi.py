@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from html.parser import HTMLParser
 
 import pytest
@@ -12,6 +14,7 @@ from messaging import create_app
 from messaging.config import DEFAULT_MAX_CONTENT_LENGTH
 from messaging.schemas import SEARCH_VALUES_MAX
 from messaging.version import __version__
+from tests.servers import REPO_ROOT, VENV_BIN, server_environment
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
@@ -263,3 +266,16 @@ def test_error_examples_are_what_the_service_answers(client, document, documente
         assert response.get_json()["detail"] == documented_errors[name]["detail"], name
     unauthorized = secured_app().test_client().get("/v1/search")
     assert unauthorized.get_json()["detail"] == documented_errors["UNAUTHORIZED"]["detail"]
+
+
+def test_flask_openapi_print_gives_the_document_the_service_serves(document, tmp_path):
+    printed = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "messaging", "openapi", "print"],
+        cwd=REPO_ROOT,
+        env=server_environment({"LOG_FILE": "", "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == document

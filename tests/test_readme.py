@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.servers import REPO_ROOT, server_environment
+from tests.servers import REPO_ROOT, VENV_BIN, server_environment
 
 CLIENT_SECTION = "### A Python client"
 
@@ -23,9 +23,16 @@ def readme_client() -> str:
 
 @pytest.mark.slow
 def test_readme_client_retries_a_create_once_and_follows_every_link_page(start_server, tmp_path):
-    server = start_server(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'messaging.sqlite3'}", WEB_CONCURRENCY="1"
+    database = f"sqlite:///{tmp_path / 'messaging.sqlite3'}"
+    subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "messaging", "init-db"],
+        cwd=REPO_ROOT,
+        env=server_environment({"DATABASE_URL": database, "LOG_FILE": ""}),
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
+    server = start_server(DATABASE_URL=database, WEB_CONCURRENCY="1")
     script = tmp_path / "client.py"
     script.write_text(readme_client())
     done = subprocess.run(
