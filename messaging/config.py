@@ -89,10 +89,16 @@ def database_url(environ: Mapping[str, str]) -> URL | None:
     return url
 
 
+# SQLAlchemy quotes a failed statement's parameters (phone numbers, message text) in the
+# exception's text, which then reaches logs: every engine keeps them out.
+HIDDEN_PARAMETERS = {"hide_parameters": True}
+
+
 def engine_options(url: URL) -> dict[str, Any]:
     """Connection pool and driver settings suited to the backend."""
     if is_mysql(url):
         return {
+            **HIDDEN_PARAMETERS,
             "pool_pre_ping": True,
             # With PyMySQL, messaging.connections rolls back only connections that may hold
             # a transaction, instead of every connection after every commit.
@@ -107,8 +113,8 @@ def engine_options(url: URL) -> dict[str, Any]:
             },
         }
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
-    return {}
+        return {**HIDDEN_PARAMETERS, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    return dict(HIDDEN_PARAMETERS)
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

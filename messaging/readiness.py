@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from messaging.config import MYSQL_CHECK_TIMEOUT, is_mysql
+from messaging.config import HIDDEN_PARAMETERS, MYSQL_CHECK_TIMEOUT, is_mysql
 from messaging.errors import DATABASE_UNAVAILABLE, report_database_unavailable
 from messaging.extensions import db
 
@@ -31,7 +31,9 @@ def probe_engine() -> Engine:
                 "read_timeout": MYSQL_CHECK_TIMEOUT,
                 "write_timeout": MYSQL_CHECK_TIMEOUT,
             }
-            engine = create_engine(url, poolclass=NullPool, connect_args=timeouts)
+            engine = create_engine(
+                url, poolclass=NullPool, connect_args=timeouts, **HIDDEN_PARAMETERS
+            )
         else:
             engine = db.engine
         engine = current_app.extensions.setdefault(EXTENSION_KEY, engine)
