@@ -7,11 +7,15 @@ same file serves ``make run``, the container and the tests.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger
 
 # prometheus_client picks how it stores values when it is first imported: the
 # directory must be in the environment before any worker imports it, so it is
@@ -56,6 +60,33 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True
 # The application writes one access line per request itself (messaging.logs).
 accesslog = None
+
+# A request target in gunicorn's own error lines (a request line it could not parse, a
+# request whose handling failed) would carry its query string, which holds phone numbers.
+QUERY_STRING = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")
+HIDDEN_QUERY = r"\1?(query hidden)"
+
+
+class QueryStringFilter(logging.Filter):
+    """Replace every query string in a record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = QUERY_STRING.sub(HIDDEN_QUERY, message), ()
+        return True
+
+
+class ErrorLogWithoutQueryStrings(Logger):
+    """gunicorn's logger, with query strings kept out of its error log."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if not any(isinstance(f, QueryStringFilter) for f in self.error_log.filters):
+            self.error_log.addFilter(QueryStringFilter())
+
+
+logger_class = ErrorLogWithoutQueryStrings
 
 
 def on_starting(server: Any) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import REPO_ROOT, RunningServer, server_environment
+from tests.servers import REPO_ROOT, RunningServer, raw_request, server_environment
 
 WORKERS = 4
 CLIENTS = 16
@@ -239,3 +239,19 @@ def test_sixteen_clients_create_400_messages_and_all_come_back_through_link_page
     assert pages == creates // 50
     assert len(listed) == len(set(listed)) == creates
     assert set(listed) == created_ids
+
+
+@pytest.mark.slow
+def test_error_log_never_carries_a_query_string(start_server, tmp_path):
+    # gunicorn answers the malformed request itself: the database is never asked.
+    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/unused.sqlite3", WEB_CONCURRENCY="1")
+    number = "15551234567"
+    answer = raw_request(
+        server.port,
+        f"GET /v1/search?sender_number=%2B{number}\x01 HTTP/1.1\r\nHost: a\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    console = server.console_text()
+    assert "Invalid HTTP request line" in console
+    assert "/v1/search?(query hidden)" in console
+    assert number not in console
