@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
@@ -117,6 +118,23 @@ def engine_options(url: URL) -> dict[str, Any]:
     return dict(HIDDEN_PARAMETERS)
 
 
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"PUBLIC_URL must be an http(s) URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _trusted_hosts(environ: Mapping[str, str]) -> list[str] | None:
+    hosts = [host.strip() for host in environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()]
+    return hosts or None
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config keys derived from the process environment."""
     environ = os.environ if environ is None else environ
@@ -129,6 +147,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "LOG_MAX_BYTES": _int(environ, "LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES),
         "LOG_BACKUP_COUNT": _int(environ, "LOG_BACKUP_COUNT", DEFAULT_LOG_BACKUP_COUNT),
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower() or "text",
+        # Where Link headers point: see messaging.pagination.link_origin.
+        "PUBLIC_URL": _public_url(environ),
+        "TRUSTED_HOSTS": _trusted_hosts(environ),
         # Off by default so the seed's clients, which send no key, keep working.
         "AUTH_ENABLED": _bool(environ, "AUTH_ENABLED", False),
     }

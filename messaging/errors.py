@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
@@ -70,6 +70,10 @@ def field_errors(messages: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle_http_exception(error: HTTPException) -> Response:
+    if isinstance(error, InternalServerError):
+        # Flask's stand-in for an error raised outside a view (an error handler of its own,
+        # for one): answered like any unexpected failure, with its request id.
+        return handle_unexpected(error.original_exception or error)
     data = getattr(error, "data", None) or {}
     status = error.code or 500
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
@@ -113,8 +117,8 @@ def handle_idempotency_key_conflict(error: IdempotencyKeyConflictError) -> Respo
     return problem(409, "A concurrent request with this Idempotency-Key is in the way; retry.")
 
 
-def handle_unexpected(error: Exception) -> Response:
-    log.exception("unhandled error")
+def handle_unexpected(error: BaseException) -> Response:
+    log.error("unhandled error", exc_info=error)
     request_id = current_request_id()
     return problem(
         500,

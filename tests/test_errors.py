@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from flask_smorest import abort
+
+from messaging import create_app
 
 PROBLEM = "application/problem+json"
 
@@ -74,3 +77,31 @@ def test_unexpected_error_is_500_with_request_id_and_no_internals(app, client):
     assert "secret internal detail" not in text
     assert "Traceback" not in text
     assert "RuntimeError" not in text
+
+
+def test_error_handler_that_fails_still_answers_500_with_request_id(app, client):
+    def unwritable_error():
+        # A lone surrogate cannot be written as UTF-8: the 422's own handler fails on it.
+        abort(422, messages={"json": {"\ud800": ["Unknown field."]}})
+
+    app.add_url_rule("/unwritable", view_func=unwritable_error)
+    # As in production: testing mode would re-raise the handler's own failure to the test.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get("/unwritable", headers={"X-Request-ID": "trace-me-456"})
+    body = assert_problem(response, 500)
+    assert body["request_id"] == "trace-me-456"
+    assert response.headers["X-Request-ID"] == "trace-me-456"
+
+
+def test_untrusted_host_is_problem_400(database_url, log_file):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "LOG_FILE": str(log_file),
+            "TRUSTED_HOSTS": ["api.example.com"],
+        }
+    )
+    client = app.test_client()
+    assert_problem(client.get("/v1/search", headers={"Host": "evil.example"}), 400)
+    assert client.get("/v1/search", headers={"Host": "api.example.com"}).status_code == 200
