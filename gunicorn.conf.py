@@ -90,7 +90,23 @@ logger_class = ErrorLogWithoutQueryStrings
 
 
 def on_starting(server: Any) -> None:
-    """Start from an empty metrics directory: files of an earlier run would corrupt sums."""
+    """Refuse to start on settings the workers could not use; empty the metrics directory.
+
+    Checked here, once, in the master: a worker failing on them prints a traceback, and
+    the master starts another in its place.
+    """
+    # Imported here, after the environment above is set (the package imports prometheus_client).
+    from messaging.config import ConfigError, settings_from_env
+    from messaging.shared_log_file import LogFileError, ensure_log_file_writable
+
+    try:
+        log_file = settings_from_env()["LOG_FILE"]
+        if log_file:
+            ensure_log_file_writable(log_file)
+    except (ConfigError, LogFileError) as error:
+        # gunicorn prints a RuntimeError as one line and exits with status 1.
+        raise RuntimeError(str(error)) from None
+    # Files of an earlier run would corrupt the sums.
     metrics_directory.mkdir(parents=True, exist_ok=True)
     for stale in metrics_directory.glob("*.db"):
         stale.unlink()
