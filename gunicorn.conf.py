@@ -61,6 +61,16 @@ control_socket_disable = True
 # The application writes one access line per request itself (messaging.logs).
 accesslog = None
 
+# The request line: gunicorn's default (4,094 bytes) and even its largest bounded value
+# (8,190) are shorter than a search with 100 values in each of its lists (about 15,000
+# bytes with 15-digit numbers, repeated parameter names or percent-encoded separators),
+# so gunicorn sets no limit of its own. The front (nginx) bounds request lines and headers
+# and answers what is over them; gunicorn is not meant to face clients directly.
+limit_request_line = 0
+# Headers keep gunicorn's bounds: 100 fields of at most 8,190 bytes each.
+limit_request_fields = 100
+limit_request_field_size = 8190
+
 # A request target in gunicorn's own error lines (a request line it could not parse, a
 # request whose handling failed) would carry its query string, which holds phone numbers.
 QUERY_STRING = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -310,3 +311,28 @@ def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path
     assert headers["X-Request-ID"]
 
     assert len(server.get("/v1/get/messages/6").json()) == 2
+
+
+@pytest.mark.slow
+def test_search_with_100_values_in_every_list_is_not_too_long(start_server, tmp_path):
+    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/long.sqlite3", WEB_CONCURRENCY="1")
+    subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "messaging", "init-db"],
+        cwd=REPO_ROOT,
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    # The longest spelling a client may choose: each value its own parameter, '+' encoded.
+    values = {
+        "message_id": [str(uuid.uuid4()) for _ in range(100)],
+        "account_id": [str(2**63 - 1 - n) for n in range(100)],
+        "sender_number": [f"%2B{100000000000000 + n}" for n in range(100)],
+        "receiver_number": [f"%2B{200000000000000 + n}" for n in range(100)],
+    }
+    query = "&".join(f"{name}={value}" for name, listed in values.items() for value in listed)
+    path = f"/v1/search?{query}&limit=1000"
+    assert len(path) > 14_000
+    response = server.get(path)
+    assert response.status == 200, response.body[:300]
+    assert response.json() == []
