@@ -26,6 +26,29 @@ DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.T
 
 log = logging.getLogger(__name__)
 
+# MySQL/MariaDB client and server error codes that say why the database refused: these
+# are fixed by configuration, not by waiting, so they are logged as errors with their name.
+ACCESS_DENIED_CODES = {
+    1044: "access denied to the database (check DB_NAME and the user's grants)",
+    1045: "access denied (check DB_USER and DB_PASSWORD)",
+    1049: "unknown database (check DB_NAME)",
+    1698: "access denied (check DB_USER and DB_PASSWORD)",
+}
+
+
+def describe_database_error(error: BaseException) -> tuple[int, str]:
+    """A log level and a line for a database error: the driver's class and code, and what a
+    configuration error means. Never the message text, which may quote SQL parameters."""
+    cause = getattr(error, "orig", None) or error
+    args = getattr(cause, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    described = f"{type(cause).__name__} ({code})" if code is not None else type(cause).__name__
+    if isinstance(cause, TimeoutError):
+        described = f"{described}: {cause}"  # the service's own words, no SQL in them
+    if code in ACCESS_DENIED_CODES:
+        return logging.ERROR, f"{described}: {ACCESS_DENIED_CODES[code]}"
+    return logging.WARNING, described
+
 
 def problem(
     status: int,
@@ -88,11 +111,10 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, data.get("message") or error.description or "", headers=headers)
 
 
-def report_database_unavailable(error: Exception, context: str) -> None:
+def report_database_unavailable(error: BaseException, context: str) -> None:
     """Log (class and code of the driver's error only) and count an unreachable database."""
-    # The full text would quote the SQL parameters.
-    cause = getattr(error, "orig", None) or error
-    log.warning("%s: database unavailable: %s %s", context, type(cause).__name__, cause.args[:1])
+    level, described = describe_database_error(error)
+    log.log(level, "%s: database unavailable: %s", context, described)
     service_metrics().database_errors.inc()
 
 

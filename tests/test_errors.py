@@ -6,6 +6,7 @@ import time
 
 import pytest
 from flask_smorest import abort
+from sqlalchemy.engine import make_url
 
 from messaging import create_app
 
@@ -105,3 +106,21 @@ def test_untrusted_host_is_problem_400(database_url, log_file):
     client = app.test_client()
     assert_problem(client.get("/v1/search", headers={"Host": "evil.example"}), 400)
     assert client.get("/v1/search", headers={"Host": "api.example.com"}).status_code == 200
+
+
+def test_wrong_database_password_is_logged_as_access_denied(mariadb_database, log_file):
+    url = make_url(mariadb_database).set(password="not-the-password")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+            "LOG_FILE": str(log_file),
+        }
+    )
+    response = app.test_client().get("/v1/get/messages/1")
+    assert_problem(response, 503)
+    assert app.test_client().get("/health/ready").status_code == 503
+    logged = log_file.read_text()
+    assert logged.count("access denied (check DB_USER and DB_PASSWORD)") == 2
+    assert " ERROR " in logged
+    assert "not-the-password" not in logged
