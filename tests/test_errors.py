@@ -124,3 +124,92 @@ def test_wrong_database_password_is_logged_as_access_denied(mariadb_database, lo
     assert logged.count("access denied (check DB_USER and DB_PASSWORD)") == 2
     assert " ERROR " in logged
     assert "not-the-password" not in logged
+
+
+HOSTILE_VALUES = [
+    "٤٢",
+    "４２",
+    "4_2",
+    "+42",
+    " 42",
+    "42\n",
+    "-1",
+    "9" * 30,
+    "1" * 5000,
+    "1e5",
+    "",
+    "%00",
+    "%ff%fe",
+    "%ed%a0%80",  # a lone surrogate, UTF-8 encoded
+    "..%2f..%2fetc%2fpasswd",
+    "%0d%0aX-Injected:%201",
+    "\u202e",
+    "null",
+    "[]",
+    "{}",
+    "' OR 1=1 --",
+]
+PATH_TEMPLATES = [
+    "/v1/get/messages/{}",
+    "/v1/messages/{}",
+    "/v1/search?account_id={}",
+    "/v1/search?message_id={}",
+    "/v1/search?sender_number={}",
+    "/v1/search?limit={}",
+    "/v1/search?cursor={}",
+    "/v1/search?created_after={}",
+    "/v1/get/messages/1?cursor={}&limit={}",
+    "/v1/{}",
+    "/{}",
+]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "QQ1"]
+HOSTILE_BODIES = [
+    b"[" * 30_000 + b"]" * 30_000,
+    b'{"account_id": 1' + b"0" * 5000 + b"}",
+    b'{"\\ud800": 1}',
+    b'{"account_id": 1, "sender_number": "\\udfff", "receiver_number": "\\ud800"}',
+    b"\xff\xfe\x00",
+    b"\x00" * 100,
+    b'{"account_id": 1e999, "sender_number": NaN, "receiver_number": Infinity}',
+    b'{"account_id": 1, "account_id": "1"}',
+    b" " * 60_000,
+    b"",
+]
+HOSTILE_HEADERS = [
+    {"Host": "evil.example"},
+    {"X-Request-ID": "x" * 1000},
+    {"Idempotency-Key": "\u00e9" * 300},
+    {"Content-Type": "application/json; charset=utf-16"},
+    {"Content-Type": "multipart/form-data; boundary=x"},
+    {"Authorization": "Bearer \u00ff"},
+    {"Accept": "text/html"},
+]
+
+
+def assert_no_5xx_and_problems_only(response, request: str) -> None:
+    assert response.status_code < 500, request
+    assert response.headers.get("X-Request-ID"), request
+    if response.status_code >= 400 and response.data:
+        assert response.content_type == PROBLEM, request
+
+
+def test_no_hostile_request_gets_a_5xx_and_every_error_is_a_problem(client, create):
+    made = create()
+    for template in PATH_TEMPLATES:
+        for value in HOSTILE_VALUES:
+            path = template.replace("{}", value)
+            for method in METHODS:
+                response = client.open(path, method=method)
+                assert_no_5xx_and_problems_only(response, f"{method} {path!r}")
+    for body in HOSTILE_BODIES:
+        for content_type in ("application/json", None):
+            response = client.post("/v1/create", data=body, content_type=content_type)
+            assert_no_5xx_and_problems_only(response, f"POST {body[:40]!r} as {content_type}")
+    for headers in HOSTILE_HEADERS:
+        for method, path in (
+            ("POST", "/v1/create"),
+            ("GET", "/v1/search?limit=1"),
+            ("DELETE", f"/v1/messages/{made['message_id']}"),
+        ):
+            response = client.open(path, method=method, headers=headers, json={"account_id": 1})
+            assert_no_5xx_and_problems_only(response, f"{method} {path} with {headers}")
