@@ -10,12 +10,10 @@ from urllib.parse import quote
 
 from flask import Flask, Response, g, has_request_context, request
 
-from messaging.protocol import REQUEST_ID_HEADER
+from messaging.protocol import PATH_SAFE_CHARACTERS, REQUEST_ID_HEADER
 
 REQUEST_ID_MAX_LENGTH = 128
 REQUEST_ID_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
-# RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
-PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 
 access_log = logging.getLogger("messaging.access")
 

@@ -16,6 +16,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class LogFileError(OSError):
+    """``LOG_FILE`` names a file this process cannot create or write."""
+
+
+def ensure_log_file_writable(path: str | os.PathLike[str]) -> None:
+    """Create the log file, its lock file and their directory, or raise ``LogFileError``.
+
+    Checked once at start: otherwise every record would fail on its own, each with a
+    traceback on the console, and no file log would be written at all.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for name in (target, Path(f"{target}.lock")):
+            os.close(os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as error:
+        raise LogFileError(
+            f"LOG_FILE {str(path)!r} cannot be written: {error.filename}: {error.strerror}"
+        ) from None
+
+
 class SharedRotatingFileHandler(logging.Handler):
     """Append-only log file rotated by size, safe with many processes writing at once.
 
@@ -28,7 +49,7 @@ class SharedRotatingFileHandler(logging.Handler):
     def __init__(self, filename: str | os.PathLike[str], max_bytes: int, backup_count: int):
         super().__init__()
         self.path = Path(filename).resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_log_file_writable(self.path)
         self.max_bytes = max_bytes
         self.backup_count = backup_count
         self._pid = -1

@@ -161,3 +161,15 @@ def test_purge_of_a_single_batch_says_so(app, runner, insert_messages):
     assert result.exit_code == 0, result.output
     assert "deleted 5 messages" in result.output
     assert "in 1 batch," in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["purge", "--older-than", "90d"], ["api-key", "list"], ["api-key", "create", "--admin"]],
+)
+def test_commands_say_in_one_line_that_the_database_is_down(unreachable_app, args):
+    result = unreachable_app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: the database cannot be reached: OperationalError (2003)"
+    ]

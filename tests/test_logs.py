@@ -13,7 +13,8 @@ import pytest
 
 from messaging import create_app
 from messaging.masking import mask_number
-from tests.servers import REPO_ROOT
+from messaging.shared_log_file import LogFileError
+from tests.servers import GUNICORN_COMMAND, REPO_ROOT, free_port, server_environment
 
 TEXT_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<logger>[\w.]+) (?P<level>[A-Z]+)"
@@ -279,3 +280,41 @@ def test_path_cannot_forge_or_break_log_lines(client, log_file):
     access = [line for line in lines if " messaging.access " in line]
     assert len(access) == 1
     assert re.search(r"\] GET /nowhere%0A\S+%0D%20x 404 \d+\.\dms$", access[0])
+
+
+# /sys refuses new files even to root, where a chmod would not stop anyone.
+UNCREATABLE_DIRECTORY_LOG_FILE = "/sys/messaging-test/app.log"
+UNWRITABLE_DIRECTORY_LOG_FILE = "/sys/messaging-test.log"
+
+
+@pytest.mark.parametrize(
+    "log_file", [UNCREATABLE_DIRECTORY_LOG_FILE, UNWRITABLE_DIRECTORY_LOG_FILE]
+)
+def test_unwritable_log_file_stops_the_application_with_a_clear_error(database_url, log_file):
+    with pytest.raises(LogFileError, match=f"LOG_FILE '{log_file}' cannot be written"):
+        create_app({"SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": log_file})
+
+
+@pytest.mark.slow
+def test_unwritable_log_file_stops_gunicorn_with_one_line(tmp_path):
+    env = server_environment(
+        {
+            "LOG_FILE": UNWRITABLE_DIRECTORY_LOG_FILE,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3",
+            "PORT": str(free_port()),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        }
+    )
+    done = subprocess.run(
+        list(GUNICORN_COMMAND),
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert f"Error: LOG_FILE '{UNWRITABLE_DIRECTORY_LOG_FILE}' cannot be written" in output
+    assert "Traceback" not in output
+    assert "Booting worker" not in output
