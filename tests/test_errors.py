@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.database_agnostic
+
 PROBLEM = "application/problem+json"
 
 
