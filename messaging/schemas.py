@@ -214,6 +214,15 @@ class QueryDateTime(fields.DateTime):
             raise self.make_error("range") from None
 
 
+class UTCDateTime(fields.DateTime):
+    """Stored times are naive UTC; clients get them with an explicit offset."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class MessageCreateSchema(ma.Schema):
     """What a client sends to create a message."""
 
@@ -239,7 +248,7 @@ class MessageSchema(ma.Schema):
     sender_number = fields.String(metadata={"example": "+15551234567"})
     receiver_number = fields.String(metadata={"example": "+15557654321"})
     message_text = fields.String(allow_none=True)
-    created_at = fields.DateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
+    created_at = UTCDateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
 
 
 class PageArgsSchema(ma.Schema):

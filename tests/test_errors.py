@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from messaging import create_app
 
+pytestmark = pytest.mark.database_agnostic
+
 PROBLEM = "application/problem+json"
 
 

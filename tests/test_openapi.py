@@ -11,6 +11,8 @@ from openapi_spec_validator import validate
 from messaging import create_app
 from messaging.schemas import SEARCH_VALUES_MAX
 
+pytestmark = pytest.mark.database_agnostic
+
 PROBLEM_REF = "#/components/schemas/Problem"
 
 
