@@ -224,8 +224,16 @@ def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
         columns = {column["name"] for column in inspector.get_columns("messages")}
         indexes = {index["name"]: index for index in inspector.get_indexes("messages")}
         tables = set(inspector.get_table_names())
+        spellings = set(connection.execute(text("SELECT number, spelling FROM number_spellings")))
         db.engine.dispose()
     assert set(new_columns) == {(None, None, None)}  # an old row's time is not invented
+    # Valid numbers in another spelling, by their normalised form; nothing else.
+    assert spellings == {
+        ("+15551234567", "+1 555-123-4567"),
+        ("+15551234567", "+1-555-123-4567"),
+        ("5551234567", "555.123.4567"),
+        ("+15557654321", "+1 (555) 765-4321"),
+    }
     assert set(heads) == {ScriptDirectory.from_config(alembic_config(app)).get_current_head()}
     assert set(db.metadata.tables) <= tables
     assert {column.name for column in Message.__table__.columns} == columns
@@ -356,3 +364,14 @@ def test_init_db_names_a_refused_login_at_once():
 def test_init_db_names_an_sqlite_file_it_cannot_open(tmp_path):
     result = init_db(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'db.sqlite3'}")
     assert_one_line_error(result, "cannot open the SQLite database", "no/such/dir")
+
+
+def test_purge_keeps_adopted_rows_whose_age_is_unknown(fastapi_database):
+    assert init_db(fastapi_database).exit_code == 0
+    app = app_on(fastapi_database)
+    result = app.test_cli_runner().invoke(args=["purge", "--older-than", "1s"])
+    with app.app_context():
+        db.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert "deleted 0 messages" in result.output
+    assert len(old_rows(fastapi_database)) == len(FASTAPI_ROWS)
