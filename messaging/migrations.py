@@ -258,6 +258,6 @@ def server_progress() -> str:
             ).first()
     except sa_exc.DBAPIError:  # MySQL has no progress columns; the elapsed time will do
         return ""
-    if row is None:
+    if row is None or not row.max_stage:  # nothing running, or nothing reported
         return ""
     return f": the server is at {row.progress:.0f} % of stage {row.stage} of {row.max_stage}"
