@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 
 from messaging.extensions import db
+from messaging.legacy_values import message_id_spellings
 from messaging.models import Message
 
 # Rows removed per purge transaction: small enough that no lock is held for long.
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def delete_message(message_id: str, account_ids: Sequence[int] | None = None) -> bool:
     """Delete the message for good; False when there was none (or it is not in ``account_ids``)."""
-    statement = delete(Message).where(Message.message_id == message_id)
+    statement = delete(Message).where(Message.message_id.in_(message_id_spellings(message_id)))
     if account_ids is not None:
         statement = statement.where(Message.account_id.in_(account_ids))
     deleted = db.session.execute(statement).rowcount

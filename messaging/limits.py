@@ -9,6 +9,8 @@ PHONE_NUMBER_MIN_DIGITS = 3
 PHONE_NUMBER_MAX_DIGITS = 15
 PHONE_NUMBER_LENGTH = PHONE_NUMBER_MAX_DIGITS + 1  # and the "+"
 MESSAGE_ID_LENGTH = 36  # canonical UUID text
+# Numbers stored before normalisation (adopted from the FastAPI service) are up to this long.
+NUMBER_SPELLING_LENGTH = 255
 MESSAGE_TEXT_MAX_LENGTH = 1600
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 SHA256_HEX_LENGTH = 64  # request hashes and token hashes

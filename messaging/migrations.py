@@ -243,7 +243,8 @@ def run_with_progress(step: Callable[[], None], report: Report) -> None:
 
 
 def server_progress() -> str:
-    """How far MariaDB says a running ALTER TABLE on this database has got, or nothing."""
+    """How far MariaDB says a running ALTER TABLE (or CREATE INDEX) on this database has got,
+    or nothing."""
     if db.engine.dialect.name not in ("mysql", "mariadb"):
         return ""
     try:
@@ -252,11 +253,11 @@ def server_progress() -> str:
                 text(
                     "SELECT stage, max_stage, progress FROM information_schema.processlist"
                     " WHERE db = DATABASE() AND id <> CONNECTION_ID()"
-                    " AND info LIKE 'ALTER TABLE%'"
+                    " AND (info LIKE 'ALTER TABLE%' OR info LIKE 'CREATE%INDEX%')"
                 )
             ).first()
     except sa_exc.DBAPIError:  # MySQL has no progress columns; the elapsed time will do
         return ""
-    if row is None:
+    if row is None or not row.max_stage:  # nothing running, or nothing reported
         return ""
-    return f": ALTER TABLE at {row.progress:.0f} % of stage {row.stage} of {row.max_stage}"
+    return f": the server is at {row.progress:.0f} % of stage {row.stage} of {row.max_stage}"

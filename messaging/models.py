@@ -13,6 +13,7 @@ from messaging.extensions import db
 from messaging.limits import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     MESSAGE_ID_LENGTH,
+    NUMBER_SPELLING_LENGTH,
     PHONE_NUMBER_LENGTH,
     SHA256_HEX_LENGTH,
 )
@@ -78,6 +79,23 @@ class Message(db.Model):
 
 # What every read of a message selects: a ``MessageRecord``'s columns, in its order.
 MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MESSAGE_FIELDS)
+
+
+class NumberSpelling(db.Model):
+    """A stored number that is not in normalised form (``+1 555-123-4567``), by its
+    normalised form (``+15551234567``): rows adopted from the FastAPI service keep numbers
+    as its clients spelt them, and a search for the normalised form finds them through here."""
+
+    __tablename__ = "number_spellings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(PHONE_NUMBER_LENGTH), nullable=False)
+    spelling: Mapped[str] = mapped_column(String(NUMBER_SPELLING_LENGTH), nullable=False)
+
+    __table_args__ = (
+        Index("ix_number_spellings_number", "number"),
+        MYSQL_TABLE_OPTIONS,
+    )
 
 
 class ApiKey(db.Model):

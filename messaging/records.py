@@ -17,11 +17,12 @@ from datetime import datetime
 @dataclass
 class MessageRecord:
     message_id: str
-    account_id: int
-    sender_number: str
-    receiver_number: str
+    # None, and numbers in any spelling, only in rows adopted from the FastAPI service.
+    account_id: int | None
+    sender_number: str | None
+    receiver_number: str | None
     message_text: str | None
-    created_at: datetime  # naive UTC
+    created_at: datetime | None  # naive UTC; None: adopted, creation time unknown
 
 
 # The columns a read selects, in the record's order.

@@ -237,6 +237,13 @@ class MessageCreateSchema(ma.Schema):
     )
 
 
+# Messages adopted from the FastAPI service (MIGRATING.md) are returned as it stored them.
+ADOPTED_AS_STORED = (
+    "A message adopted from the FastAPI service returns what that service stored: null, or"
+    " a number in the spelling its client sent."
+)
+
+
 class MessageSchema(ma.Schema):
     """A stored message as clients get it back."""
 
@@ -244,11 +251,24 @@ class MessageSchema(ma.Schema):
         ordered = True
 
     message_id = fields.String(metadata={"example": EXAMPLE_MESSAGE["message_id"]})
-    account_id = fields.Integer(metadata={"example": 42})
-    sender_number = fields.String(metadata={"example": "+15551234567"})
-    receiver_number = fields.String(metadata={"example": "+15557654321"})
+    account_id = fields.Integer(
+        allow_none=True, metadata={"example": 42, "description": ADOPTED_AS_STORED}
+    )
+    sender_number = fields.String(
+        allow_none=True, metadata={"example": "+15551234567", "description": ADOPTED_AS_STORED}
+    )
+    receiver_number = fields.String(
+        allow_none=True, metadata={"example": "+15557654321", "description": ADOPTED_AS_STORED}
+    )
     message_text = fields.String(allow_none=True)
-    created_at = UTCDateTime(metadata={"example": EXAMPLE_MESSAGE["created_at"]})
+    created_at = UTCDateTime(
+        allow_none=True,
+        metadata={
+            "example": EXAMPLE_MESSAGE["created_at"],
+            "description": "UTC. Null for a message adopted from the FastAPI service, whose"
+            " creation time was never recorded.",
+        },
+    )
 
 
 class PageArgsSchema(ma.Schema):

@@ -4,13 +4,14 @@ one query planner that keeps each filter combination on an index."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, union_all
 
 from messaging.extensions import db
+from messaging.legacy_values import message_id_spellings, number_spellings
 from messaging.models import MESSAGE_COLUMNS, Message
 from messaging.records import MessageRecord, Page
 
@@ -47,10 +48,11 @@ class SearchFilters:
 
 def get_message(message_id: str, account_ids: Sequence[int] | None = None) -> MessageRecord | None:
     """The message with this id, or None; ``account_ids`` confines the lookup."""
-    query = select(*MESSAGE_COLUMNS).where(Message.message_id == message_id)
+    query = select(*MESSAGE_COLUMNS).where(Message.message_id.in_(message_id_spellings(message_id)))
     if account_ids is not None:
         query = query.where(Message.account_id.in_(account_ids))
-    row = db.session.execute(query).one_or_none()
+    # first(): on SQLite an old table may hold one id in both letter cases.
+    row = db.session.execute(query).first()
     return None if row is None else MessageRecord(*row)
 
 
@@ -61,10 +63,22 @@ def search_messages(filters: SearchFilters, limit: int, before: int | None = Non
     """
     if filters.match_nothing():
         return Page([], None)
+    filters = with_stored_spellings(filters)
     rows = db.session.execute(search_statement(filters, limit + 1, before)).all()
     messages = [MessageRecord(*row[1:]) for row in rows[:limit]]
     next_before = rows[limit - 1][0] if len(rows) > limit else None
     return Page(messages, next_before)
+
+
+def with_stored_spellings(filters: SearchFilters) -> SearchFilters:
+    """The filters with the spellings old rows may store each value in (``legacy_values``)."""
+    return replace(
+        filters,
+        message_ids=filters.message_ids
+        and [spelling for value in filters.message_ids for spelling in message_id_spellings(value)],
+        sender_numbers=number_spellings(filters.sender_numbers),
+        receiver_numbers=number_spellings(filters.receiver_numbers),
+    )
 
 
 def search_statement(filters: SearchFilters, limit: int, before: int | None = None) -> Select[Any]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
 
+from messaging.config import engine_options, is_mysql
 from messaging.extensions import db
 
 config = context.config
@@ -22,9 +25,25 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def migration_engine() -> Engine:
+    """The application's database, as migrations of a table in use need it on MySQL/MariaDB.
+
+    Without the read timeout that ends a stalled request's query: copying a big table takes
+    minutes, and the server sends nothing meanwhile. READ COMMITTED: under REPEATABLE READ
+    an ``INSERT … SELECT`` locks every row it reads, and the service's writes would wait.
+    """
+    url = db.engine.url
+    if not is_mysql(url):
+        return db.engine
+    connect_args = {**engine_options(url)["connect_args"], "read_timeout": None}
+    return create_engine(
+        url, poolclass=NullPool, connect_args=connect_args, isolation_level="READ COMMITTED"
+    )
+
+
 def run_migrations_online() -> None:
     extension = current_app.extensions["migrate"]
-    with db.engine.connect() as connection:
+    with migration_engine().connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -224,8 +224,16 @@ def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
         columns = {column["name"] for column in inspector.get_columns("messages")}
         indexes = {index["name"]: index for index in inspector.get_indexes("messages")}
         tables = set(inspector.get_table_names())
+        spellings = set(connection.execute(text("SELECT number, spelling FROM number_spellings")))
         db.engine.dispose()
     assert set(new_columns) == {(None, None, None)}  # an old row's time is not invented
+    # Valid numbers in another spelling, by their normalised form; nothing else.
+    assert spellings == {
+        ("+15551234567", "+1 555-123-4567"),
+        ("+15551234567", "+1-555-123-4567"),
+        ("5551234567", "555.123.4567"),
+        ("+15557654321", "+1 (555) 765-4321"),
+    }
     assert set(heads) == {ScriptDirectory.from_config(alembic_config(app)).get_current_head()}
     assert set(db.metadata.tables) <= tables
     assert {column.name for column in Message.__table__.columns} == columns
@@ -356,3 +364,83 @@ def test_init_db_names_a_refused_login_at_once():
 def test_init_db_names_an_sqlite_file_it_cannot_open(tmp_path):
     result = init_db(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'db.sqlite3'}")
     assert_one_line_error(result, "cannot open the SQLite database", "no/such/dir")
+
+
+def test_purge_keeps_adopted_rows_whose_age_is_unknown(fastapi_database):
+    assert init_db(fastapi_database).exit_code == 0
+    app = app_on(fastapi_database)
+    result = app.test_cli_runner().invoke(args=["purge", "--older-than", "1s"])
+    with app.app_context():
+        db.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert "deleted 0 messages" in result.output
+    assert len(old_rows(fastapi_database)) == len(FASTAPI_ROWS)
+
+
+def message_ids(response) -> list[str]:
+    assert response.status_code == 200, response.get_json()
+    return [message["message_id"] for message in response.get_json()]
+
+
+def test_the_api_serves_adopted_rows_as_stored(fastapi_database):
+    """The issue's "done when": old accounts list with their ids, a legacy sender is found by
+    its normalised number, a new create comes first, odd old values come back as stored."""
+    assert init_db(fastapi_database).exit_code == 0
+    client = app_on(fastapi_database).test_client()
+    ids = [row[0] for row in FASTAPI_ROWS]
+
+    assert message_ids(client.get("/v1/get/messages/1001")) == [ids[5], ids[2], ids[1], ids[0]]
+    assert message_ids(client.get("/v1/get/messages/1002")) == [ids[6], ids[3]]
+    # Stored as "+1 555-123-4567" and "+1-555-123-4567"; "555.123.4567" has no country code.
+    assert message_ids(client.get("/v1/search?sender_number=%2B15551234567")) == [ids[6], ids[0]]
+    assert message_ids(client.get("/v1/search?sender_number=555-123-4567")) == [ids[1]]
+    assert message_ids(client.get("/v1/search?receiver_number=%2B15557654321")) == [
+        ids[5],
+        ids[2],
+        ids[0],
+    ]
+    assert message_ids(
+        client.get("/v1/search?sender_number=%2B15551234567,5551234567&account_id=1001")
+    ) == [ids[1], ids[0]]
+
+    everything_null = client.get(f"/v1/messages/{ids[4]}")
+    assert everything_null.status_code == 200
+    assert everything_null.get_json() == {
+        "message_id": ids[4],
+        "account_id": None,
+        "sender_number": None,
+        "receiver_number": None,
+        "message_text": None,
+        "created_at": None,
+    }
+    not_a_number = client.get(f"/v1/messages/{ids[3]}").get_json()
+    assert (not_a_number["sender_number"], not_a_number["receiver_number"]) == ("abc", "")
+    too_long = client.get(f"/v1/messages/{ids[5]}").get_json()
+    assert too_long["sender_number"] == "123456789012345678901"
+    # An upper-case id is found in either case, and returned as stored.
+    for asked in (ids[1], ids[1].lower()):
+        assert client.get(f"/v1/messages/{asked}").get_json()["message_id"] == ids[1]
+    assert message_ids(client.get(f"/v1/search?message_id={ids[1].lower()}")) == [ids[1]]
+
+    created = client.post(
+        "/v1/create",
+        json={"account_id": 1001, "sender_number": "+1 555 123 4567", "receiver_number": "123"},
+    ).get_json()
+    assert message_ids(client.get("/v1/get/messages/1001?limit=2")) == [
+        created["message_id"],
+        ids[5],
+    ]
+    assert message_ids(client.get("/v1/search?sender_number=%2B15551234567")) == [
+        created["message_id"],
+        ids[6],
+        ids[0],
+    ]
+    # Old rows have no creation time: a time filter never matches them.
+    assert message_ids(
+        client.get("/v1/search?account_id=1001&created_after=2000-01-01T00:00:00Z")
+    ) == [created["message_id"]]
+
+    assert client.delete(f"/v1/messages/{ids[6].lower()}").status_code == 204
+    assert message_ids(client.get("/v1/get/messages/1002")) == [ids[3]]
+    with client.application.app_context():
+        db.engine.dispose()
