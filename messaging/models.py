@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CHAR, BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.dialects import mysql
@@ -30,6 +32,12 @@ IdempotencyKey = String(IDEMPOTENCY_KEY_MAX_LENGTH).with_variant(
     "mysql",
     "mariadb",
 )
+
+# Text search: an InnoDB FULLTEXT index on MariaDB/MySQL; on SQLite an FTS5 table of this
+# name (with shadow tables named after it) kept in step by triggers, both made by migration.
+FULLTEXT_INDEX = "ft_messages_message_text"
+SQLITE_TEXT_INDEX_TABLE = "messages_fts"
+MYSQL_DIALECTS = ("mysql", "mariadb")
 
 MYSQL_TABLE_OPTIONS = {
     "mysql_engine": "InnoDB",
@@ -69,6 +77,9 @@ class Message(db.Model):
             "account_id",
             "idempotency_key",
             unique=True,
+        ),
+        Index(FULLTEXT_INDEX, "message_text", mysql_prefix="FULLTEXT").ddl_if(
+            dialect=MYSQL_DIALECTS
         ),
         {"sqlite_autoincrement": True, **MYSQL_TABLE_OPTIONS},
     )
@@ -122,3 +133,23 @@ class ApiKey(db.Model):
     def __repr__(self) -> str:
         scope = "admin" if self.is_admin else f"account={self.account_id}"
         return f"<ApiKey {self.id} {scope}>"
+
+
+def modelled_on(dialect_name: str) -> dict[str, Callable[..., bool]]:
+    """Alembic's ``include_name`` and ``include_object`` for comparing the models with a
+    database of ``dialect_name``: what only the migrations make there is left out.
+
+    That is SQLite's FTS5 table and its shadow tables, and, outside MySQL/MariaDB,
+    the FULLTEXT index, which exists only there.
+    """
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        return not (type_ == "table" and (name or "").startswith(SQLITE_TEXT_INDEX_TABLE))
+
+    def include_object(
+        item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        fulltext = type_ == "index" and item.dialect_options["mysql"]["prefix"] == "FULLTEXT"
+        return not fulltext or dialect_name in MYSQL_DIALECTS
+
+    return {"include_name": include_name, "include_object": include_object}

@@ -19,6 +19,8 @@ from messaging.limits import (
     PAGE_SIZE_MAX,
     PHONE_NUMBER_MAX_DIGITS,
     PHONE_NUMBER_MIN_DIGITS,
+    SEARCH_TEXT_MAX_LENGTH,
+    SEARCH_TEXT_MAX_WORDS,
     SEARCH_VALUES_MAX,
 )
 from messaging.pagination import InvalidCursorError, decode_cursor
@@ -237,6 +239,27 @@ class MessageCreateSchema(ma.Schema):
     )
 
 
+class SearchText(fields.String):
+    """Words to find in message text; loads as the list of words, split at white space."""
+
+    default_error_messages = {
+        "empty": "Give at least one word to search for.",
+        "too_long": f"Give at most {SEARCH_TEXT_MAX_LENGTH} characters.",
+        "too_many_words": f"Give at most {SEARCH_TEXT_MAX_WORDS} words.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > SEARCH_TEXT_MAX_LENGTH:
+            raise self.make_error("too_long")
+        words = text.split()
+        if not words:
+            raise self.make_error("empty")
+        if len(words) > SEARCH_TEXT_MAX_WORDS:
+            raise self.make_error("too_many_words")
+        return words
+
+
 # Messages adopted from the FastAPI service (MIGRATING.md) are returned as it stored them.
 ADOPTED_AS_STORED = (
     "A message adopted from the FastAPI service returns what that service stored: null, or"
@@ -290,6 +313,18 @@ class AccountPathSchema(ma.Schema):
 
 class SearchArgsSchema(PageArgsSchema):
     """Filters: a message matches when it is in every list given and the time range."""
+
+    q = SearchText(
+        metadata={
+            "description": "Words the message text must all hold (any case and accents),"
+            f" at most {SEARCH_TEXT_MAX_WORDS} words and {SEARCH_TEXT_MAX_LENGTH} characters."
+            ' Every character is text: `+ - " * @ ~ < > ( )` are no operators. Words under'
+            " 3 characters and stop words such as `the` are left out (README, Text search).",
+            "example": "parcel tuesday",
+            "minLength": 1,
+            "maxLength": SEARCH_TEXT_MAX_LENGTH,
+        }
+    )
 
     message_id = CommaSeparated(
         MessageId(),

@@ -14,6 +14,7 @@ from messaging.extensions import db
 from messaging.legacy_values import message_id_spellings, number_spellings
 from messaging.models import MESSAGE_COLUMNS, Message
 from messaging.records import MessageRecord, Page
+from messaging.text_search import text_condition
 
 # Ids start at 1: ``id <= NO_ID`` is an empty range every query planner reads as one.
 NO_ID = 0
@@ -40,6 +41,8 @@ class SearchFilters:
     receiver_numbers: Sequence[str] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # Words the message text must all hold (``q``, split at white space).
+    text_words: Sequence[str] | None = None
 
     def match_nothing(self) -> bool:
         lists = (self.message_ids, self.account_ids, self.sender_numbers, self.receiver_numbers)
@@ -94,6 +97,9 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
 
     A time range also becomes a range of ids when that is cheap to learn (see
     ``time_range_ids``), so that no walk along ``id`` crosses rows outside it.
+
+    Text is matched through the text index; where a walk along a value's index meets
+    few rows, MariaDB/MySQL check it on each row read instead (see ``TextCondition``).
     """
     created_after, created_before = filters.created_after, filters.created_before
     lists: dict[Any, list[Any]] = {
@@ -114,6 +120,10 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
     if created_before is not None:
         conditions.append(Message.created_at < created_before)
     conditions += time_range_ids(created_after, created_before, filtered=bool(lists))
+    on_rows_read: list[ColumnElement[bool]] = []
+    if filters.text_words:
+        text = text_condition(filters.text_words)
+        (on_rows_read if lists and text.on_rows_read else conditions).append(text.condition)
 
     split = _column_to_split(lists)
     if split is None:
@@ -121,14 +131,17 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
         return (
             select(*PAGE_COLUMNS)
             .where(*filtered, *conditions)
+            .having(*on_rows_read)
             .order_by(Message.id.desc())
             .limit(limit)
         )
 
     others = [column.in_(values) for column, values in lists.items() if column is not split]
     branches = [
-        select(Message.id)
+        # A condition in HAVING may only name selected columns.
+        select(Message.id, *([Message.message_text] if on_rows_read else []))
         .where(split == value, *others, *conditions)
+        .having(*on_rows_read)
         .order_by(Message.id.desc())
         .limit(limit)
         .subquery()

@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from messaging.config import engine_options, is_mysql
 from messaging.extensions import db
+from messaging.models import modelled_on
 
 config = context.config
 target_metadata = db.metadata
@@ -20,6 +21,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        **modelled_on(db.engine.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -49,6 +51,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             # Flask-Migrate's defaults: compare types, and batch mode so SQLite can ALTER.
             **extension.configure_args,
+            **modelled_on(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

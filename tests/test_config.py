@@ -149,5 +149,5 @@ def test_mysql_engines_ping_recycle_and_time_out():
 
 def test_sqlite_waits_for_a_busy_file_and_other_backends_get_defaults():
     sqlite = engine_options(make_url("sqlite:///x.db"))
-    assert sqlite == {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
-    assert engine_options(make_url("postgresql://u@h/d")) == {}
+    assert sqlite == {"hide_parameters": True, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    assert engine_options(make_url("postgresql://u@h/d")) == {"hide_parameters": True}

@@ -105,6 +105,7 @@ def search_messages(args: dict[str, Any]) -> Response:
         receiver_numbers=args.get("receiver_number"),
         created_after=args.get("created_after"),
         created_before=args.get("created_before"),
+        text_words=args.get("q"),
     )
     return page_response(search.search_messages(filters, args["limit"], args.get("cursor")))
 
