@@ -7,7 +7,9 @@ same file serves ``make run``, the container and the tests.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -59,19 +61,42 @@ control_socket_disable = True
 # The application writes one access line per request itself (messaging.request_log).
 accesslog = None
 
+# The request line: gunicorn's default (4,094 bytes) and even its largest bounded value
+# (8,190) are shorter than a search with 100 values in each of its lists (about 15,000
+# bytes with 15-digit numbers, repeated parameter names or percent-encoded separators),
+# so gunicorn sets no limit of its own. The front (nginx) bounds request lines and headers
+# and answers what is over them; gunicorn is not meant to face clients directly.
+limit_request_line = 0
+# Headers keep gunicorn's bounds: 100 fields of at most 8,190 bytes each.
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# A request target in gunicorn's own error lines (a request line it could not parse, a
+# request whose handling failed) would carry its query string, which holds phone numbers.
+QUERY_STRING = re.compile(r"(/[^\s?'\"]*)\?[^\s'\"]*")
+HIDDEN_QUERY = r"\1?(query hidden)"
+
+
+class QueryStringFilter(logging.Filter):
+    """Replace every query string in a record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = QUERY_STRING.sub(HIDDEN_QUERY, message), ()
+        return True
+
+
 # Imported here, after the environment above is set: the package imports prometheus_client.
 from messaging.auth import warn_when_disabled  # noqa: E402
 from messaging.config import ConfigError, settings_from_env  # noqa: E402
 from messaging.logs import configure_process_logging  # noqa: E402
-
-try:
-    settings = settings_from_env()
-except ConfigError as error:
-    raise SystemExit(f"configuration error: {error}") from None
+from messaging.shared_log_file import LogFileError  # noqa: E402
 
 
 class ServiceLogger(Logger):
-    """gunicorn's own lines (start, workers booting, errors) in the service's format and files.
+    """gunicorn's own lines (start, workers booting, errors) in the service's format and files,
+    with query strings kept out of them.
 
     The master sets up the service's handlers; each worker inherits them across the
     fork and replaces them when it builds the application.
@@ -79,17 +104,37 @@ class ServiceLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        configure_process_logging(settings)
+        try:
+            configure_process_logging(settings_from_env())
+        except (ConfigError, LogFileError) as error:
+            # gunicorn prints a RuntimeError as one line and exits with status 1.
+            raise RuntimeError(str(error)) from None
         for handler in list(self.error_log.handlers):
             self.error_log.removeHandler(handler)
         self.error_log.propagate = True
+        if not any(isinstance(f, QueryStringFilter) for f in self.error_log.filters):
+            self.error_log.addFilter(QueryStringFilter())
 
 
 logger_class = ServiceLogger
 
 
 def on_starting(server: Any) -> None:
-    """Start from an empty metrics directory: files of an earlier run would corrupt sums."""
+    """Refuse to start on settings the workers could not use; empty the metrics directory.
+
+    Checked here, once, in the master: a worker failing on them prints a traceback, and
+    the master starts another in its place.
+    """
+    from messaging.shared_log_file import ensure_log_file_writable
+
+    try:
+        settings = settings_from_env()
+        if settings["LOG_FILE"]:
+            ensure_log_file_writable(settings["LOG_FILE"])
+    except (ConfigError, LogFileError) as error:
+        # gunicorn prints a RuntimeError as one line and exits with status 1.
+        raise RuntimeError(str(error)) from None
+    # Files of an earlier run would corrupt the sums.
     metrics_directory.mkdir(parents=True, exist_ok=True)
     for stale in metrics_directory.glob("*.db"):
         stale.unlink()

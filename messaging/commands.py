@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -19,10 +22,25 @@ from messaging.deletion import (
     count_messages_older_than,
     purge_messages_older_than,
 )
+from messaging.errors import DATABASE_UNAVAILABLE, describe_database_error
 from messaging.limits import ACCOUNT_ID_MAX, ACCOUNT_ID_MIN
 from messaging.version import __version__
 
 INIT_DB_WAIT_SECONDS = 60
+
+
+def database_errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A database that cannot be reached ends the command with one line, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DATABASE_UNAVAILABLE as error:
+            _, described = describe_database_error(error)
+            raise click.ClickException(f"the database cannot be reached: {described}") from None
+
+    return run
 
 
 @click.command("init-db")
@@ -92,6 +110,7 @@ class Duration(click.ParamType):
     help="Messages deleted per transaction.",
 )
 @with_appcontext
+@database_errors_as_one_line
 def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_size: int) -> None:
     """Delete messages older than a retention period, a short transaction per batch."""
     cutoff = utc_now() - age
@@ -144,6 +163,7 @@ def describe_scope(account_id: int | None) -> str:
 )
 @click.option("--admin", is_flag=True, help="A key that may act for every account.")
 @with_appcontext
+@database_errors_as_one_line
 def create_api_key_command(account_id: int | None, admin: bool) -> None:
     """Make a key and print its token, once: only a hash of it is stored."""
     if admin == (account_id is not None):
@@ -155,6 +175,7 @@ def create_api_key_command(account_id: int | None, admin: bool) -> None:
 
 @api_key_cli.command("list")
 @with_appcontext
+@database_errors_as_one_line
 def list_api_keys_command() -> None:
     """Every key: id, scope, when it was made and whether it is revoked (never the token)."""
     keys = api_keys.list_api_keys()
@@ -175,6 +196,7 @@ def list_api_keys_command() -> None:
 @api_key_cli.command("revoke")
 @click.argument("key_id", type=click.IntRange(min=1), metavar="ID")
 @with_appcontext
+@database_errors_as_one_line
 def revoke_api_key_command(key_id: int) -> None:
     """Revoke a key for good: its token is refused from the next request on."""
     key = api_keys.revoke_api_key(key_id)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from sqlalchemy.engine import URL, make_url
@@ -139,10 +140,16 @@ def database_url(environ: Mapping[str, str]) -> URL | None:
     return url
 
 
+# SQLAlchemy quotes a failed statement's parameters (phone numbers, message text) in the
+# exception's text, which then reaches logs: every engine keeps them out.
+HIDDEN_PARAMETERS = {"hide_parameters": True}
+
+
 def engine_options(url: URL) -> dict[str, Any]:
     """Connection pool and driver settings suited to the backend."""
     if is_mysql(url):
         return {
+            **HIDDEN_PARAMETERS,
             "pool_pre_ping": True,
             # With PyMySQL, messaging.connections rolls back only connections that may hold
             # a transaction, instead of every connection after every commit.
@@ -157,8 +164,25 @@ def engine_options(url: URL) -> dict[str, Any]:
             },
         }
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
-    return {}
+        return {**HIDDEN_PARAMETERS, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+    return dict(HIDDEN_PARAMETERS)
+
+
+def _public_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("PUBLIC_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"PUBLIC_URL must be an http(s) URL without query or fragment, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _trusted_hosts(environ: Mapping[str, str]) -> list[str] | None:
+    hosts = [host.strip() for host in environ.get("TRUSTED_HOSTS", "").split(",") if host.strip()]
+    return hosts or None
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -173,6 +197,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         "LOG_MAX_BYTES": _int(environ, "LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES),
         "LOG_BACKUP_COUNT": _int(environ, "LOG_BACKUP_COUNT", DEFAULT_LOG_BACKUP_COUNT),
         "LOG_FORMAT": environ.get("LOG_FORMAT", "").strip().lower() or "text",
+        # Where Link headers point: see messaging.pagination.link_origin.
+        "PUBLIC_URL": _public_url(environ),
+        "TRUSTED_HOSTS": _trusted_hosts(environ),
         # Off by default so the seed's clients, which send no key, keep working.
         "AUTH_ENABLED": parse_bool(environ, "AUTH_ENABLED", False),
         # Read by the container's entrypoint (init-db --on-start).

@@ -46,11 +46,16 @@ def _wait_briefly(dbapi_connection: Any, record: Any) -> None:
 
 
 def _note_transaction_begun(connection: Connection) -> None:
-    connection.info[ENDED_BY_SQLALCHEMY] = False
+    if not connection.invalidated:
+        connection.info[ENDED_BY_SQLALCHEMY] = False
 
 
 def _note_transaction_ended(connection: Connection) -> None:
-    connection.info[ENDED_BY_SQLALCHEMY] = True
+    # A connection lost mid-query is invalidated: asking for its ``info`` would raise
+    # PendingRollbackError in place of the original error (and, in a session's teardown,
+    # outside Flask's error handling). Its DBAPI connection is discarded, nothing to note.
+    if not connection.invalidated:
+        connection.info[ENDED_BY_SQLALCHEMY] = True
 
 
 def server_says_no_transaction(dbapi_connection: Any) -> bool:

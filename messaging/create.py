@@ -106,7 +106,7 @@ def create_message(
 def _insert_message(fields: dict[str, Any], **extra: Any) -> MessageRecord:
     """INSERT and COMMIT on the session; rolled back when either fails."""
     try:
-        result = db.session.execute(
+        result = db.session.connection().execute(
             INSERT_MESSAGE, {"message_id": new_message_id(), **fields, **extra}
         )
         db.session.commit()

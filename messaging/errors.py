@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
@@ -29,6 +29,29 @@ from messaging.request_log import current_request_id
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 log = logging.getLogger(__name__)
+
+# MySQL/MariaDB client and server error codes that say why the database refused: these
+# are fixed by configuration, not by waiting, so they are logged as errors with their name.
+ACCESS_DENIED_CODES = {
+    1044: "access denied to the database (check DB_NAME and the user's grants)",
+    1045: "access denied (check DB_USER and DB_PASSWORD)",
+    1049: "unknown database (check DB_NAME)",
+    1698: "access denied (check DB_USER and DB_PASSWORD)",
+}
+
+
+def describe_database_error(error: BaseException) -> tuple[int, str]:
+    """A log level and a line for a database error: the driver's class and code, and what a
+    configuration error means. Never the message text, which may quote SQL parameters."""
+    cause = getattr(error, "orig", None) or error
+    args = getattr(cause, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    described = f"{type(cause).__name__} ({code})" if code is not None else type(cause).__name__
+    if isinstance(cause, TimeoutError):
+        described = f"{described}: {cause}"  # the service's own words, no SQL in them
+    if code in ACCESS_DENIED_CODES:
+        return logging.ERROR, f"{described}: {ACCESS_DENIED_CODES[code]}"
+    return logging.WARNING, described
 
 
 def problem(
@@ -74,6 +97,10 @@ def field_errors(messages: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle_http_exception(error: HTTPException) -> Response:
+    if isinstance(error, InternalServerError):
+        # Flask's stand-in for an error raised outside a view (an error handler of its own,
+        # for one): answered like any unexpected failure, with its request id.
+        return handle_unexpected(error.original_exception or error)
     data = getattr(error, "data", None) or {}
     status = error.code or 500
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
@@ -88,11 +115,10 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, data.get("message") or error.description or "", headers=headers)
 
 
-def report_database_unavailable(error: Exception, context: str) -> None:
+def report_database_unavailable(error: BaseException, context: str) -> None:
     """Log (class and code of the driver's error only) and count an unreachable database."""
-    # The full text would quote the SQL parameters.
-    cause = getattr(error, "orig", None) or error
-    log.warning("%s: database unavailable: %s %s", context, type(cause).__name__, cause.args[:1])
+    level, described = describe_database_error(error)
+    log.log(level, "%s: database unavailable: %s", context, described)
     service_metrics().database_errors.inc()
 
 
@@ -123,8 +149,8 @@ def handle_body_too_large(error: RequestEntityTooLarge) -> Response:
     return problem(413, BODY_TOO_LARGE_DETAIL.format(limit=limit))
 
 
-def handle_unexpected(error: Exception) -> Response:
-    log.exception("unhandled error")
+def handle_unexpected(error: BaseException) -> Response:
+    log.error("unhandled error", exc_info=error)
     request_id = current_request_id()
     return problem(
         500,

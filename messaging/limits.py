@@ -17,5 +17,7 @@ SHA256_HEX_LENGTH = 64  # request hashes and token hashes
 SEARCH_VALUES_MAX = 100
 PAGE_SIZE_DEFAULT = 100
 PAGE_SIZE_MAX = 1000
+# Ids are BIGINT: nothing above this is an id (a forged cursor beyond it overflowed a query).
+ID_MAX = 2**63 - 1
 SEARCH_TEXT_MAX_LENGTH = 200
 SEARCH_TEXT_MAX_WORDS = 10

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Request, current_app
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -28,6 +29,26 @@ EXTENSION_KEY = "messaging.metrics"
 
 # The "_created" timestamp series double every counter's output and no dashboard reads them.
 disable_created_metrics()
+
+# RFC 9110's methods and PATCH (RFC 5789); any other is one method, OTHER.
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
+OTHER_METHOD = "OTHER"
+
+
+class BoundedMethodRequest(Request):
+    """A request whose ``method`` is one of HTTP's or ``OTHER``.
+
+    The exporter labels every request metric with the method, and a client may invent
+    any number of methods (each answered 405): one series per invention would let
+    anyone grow ``/metrics`` without bound. Routing still sees the method as sent.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.method not in KNOWN_METHODS:
+            self.method = OTHER_METHOD
 
 
 @dataclass
@@ -46,6 +67,7 @@ class ServiceMetrics:
 
 
 def init_metrics(app: Flask) -> ServiceMetrics:
+    app.request_class = BoundedMethodRequest
     registry = CollectorRegistry(auto_describe=True)
     PrometheusMetrics(app, path=None, registry=registry, group_by="url_rule")
     metrics = ServiceMetrics(

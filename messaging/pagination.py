@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from flask import request
+from flask import current_app, request
 
-from messaging.protocol import LINK_HEADER
+from messaging.limits import ID_MAX
+from messaging.protocol import LINK_HEADER, PATH_SAFE_CHARACTERS
 
 CURSOR_PREFIX = "id:"
 
@@ -38,15 +39,34 @@ def decode_cursor(token: str) -> int:
     prefix, _, number = raw.partition(":")
     if f"{prefix}:" != CURSOR_PREFIX or not number.isdigit() or len(number) > 19:
         raise InvalidCursorError(token)
+    if int(number) > ID_MAX:
+        raise InvalidCursorError(token)
     return int(number)
 
 
+def link_origin() -> str:
+    """What a ``Link`` URL starts with; never a ``Host`` header nobody vouched for.
+
+    ``PUBLIC_URL`` when configured; else the request's own scheme and host when
+    ``TRUSTED_HOSTS`` is configured (Flask then refuses any other host with a 400);
+    else nothing, and the link is a relative reference (RFC 8288 allows one), which
+    a client resolves against the URL it asked.
+    """
+    config = current_app.config
+    if config["PUBLIC_URL"]:
+        return config["PUBLIC_URL"]
+    if config["TRUSTED_HOSTS"]:
+        return f"{request.scheme}://{request.host}{request.root_path}"
+    return request.root_path
+
+
 def next_page_link(cursor: str) -> str:
-    """``Link`` header value: this request's absolute URL with ``cursor`` replaced."""
+    """``Link`` header value: this request's URL with ``cursor`` replaced."""
     args = request.args.copy()
     args["cursor"] = cursor
     query = urlencode(list(args.items(multi=True)))
-    return f'<{request.base_url}?{query}>; rel="next"'
+    path = quote(request.path, safe=PATH_SAFE_CHARACTERS)
+    return f'<{link_origin()}{path}?{query}>; rel="next"'
 
 
 def next_page_headers(next_before: int | None) -> dict[str, str]:

@@ -28,3 +28,7 @@ BODY_TOO_LARGE_DETAIL = (
 )
 NOT_JSON_DETAIL = "Send the body as JSON with Content-Type: application/json."
 UNEXPECTED_DETAIL = "An unexpected error occurred; quote request id {request_id} when reporting it."
+
+# RFC 3986 path characters other than "%": everything else in a path the service writes back
+# (a log line, a Link header) is percent-encoded.
+PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"

@@ -10,13 +10,11 @@ from urllib.parse import quote
 
 from flask import Flask, Response, g, has_request_context, request
 
-from messaging.protocol import REQUEST_ID_HEADER
+from messaging.protocol import PATH_SAFE_CHARACTERS, REQUEST_ID_HEADER
 from messaging.tracing import current_trace_id
 
 REQUEST_ID_MAX_LENGTH = 128
 REQUEST_ID_PATTERN = re.compile(rf"^[\x21-\x7e]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
-# RFC 3986 path characters other than "%": everything else in a logged path is percent-encoded.
-PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
 # Printable ASCII but for '"', '%' and '\\': a logged user agent stays one quoted word.
 USER_AGENT_SAFE_CHARACTERS = "".join(
     chr(code) for code in range(0x20, 0x7F) if chr(code) not in '"%\\'

@@ -27,6 +27,8 @@ from messaging.masking import mask_number
 from messaging.pagination import InvalidCursorError, decode_cursor
 from messaging.protocol import DATABASE_UNAVAILABLE_DETAIL, IDEMPOTENCY_KEY_HEADER
 
+# A leading '-' is kept so that a negative number meets its range check, not a format error.
+DECIMAL_INTEGER_PATTERN = re.compile(r"-?[0-9]+", re.ASCII)
 DIGITS = f"{{{PHONE_NUMBER_MIN_DIGITS},{PHONE_NUMBER_MAX_DIGITS}}}"
 PHONE_NUMBER_PATTERN = re.compile(rf"^\+?[0-9]{DIGITS}$")
 PHONE_NUMBER_SEPARATORS = re.compile(r"[\s\-.()]")
@@ -71,6 +73,9 @@ def normalize_phone_number(value: str) -> str:
 
 def normalize_message_id(value: str) -> str:
     try:
+        # uuid.UUID reads the hex digits with int(), which takes '_' and non-ASCII digits too.
+        if not value.isascii() or "_" in value:
+            raise ValueError(value)
         return str(uuid.UUID(value.strip()))
     except ValueError:
         raise ma.ValidationError("Not a message id: expected a UUID.") from None
@@ -114,7 +119,20 @@ class MessageId(fields.String):
         return normalize_message_id(super()._deserialize(value, attr, data, **kwargs))
 
 
-class AccountId(fields.Integer):
+class DecimalInteger(fields.Integer):
+    """An integer; from text (a path, a query string) only as ASCII digits.
+
+    Python's ``int`` also takes ``4_2``, ``+42``, `` 42`` and every script's
+    digits, so one number would have many spellings.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and not DECIMAL_INTEGER_PATTERN.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class AccountId(DecimalInteger):
     """A positive 64-bit account number; JSON booleans are not numbers here."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -182,9 +200,20 @@ class CommaSeparated(fields.List):
 class Cursor(fields.String):
     """The opaque page position; loads as the id the previous page ended at."""
 
-    default_error_messages = {"cursor": "Not a cursor from this service's Link header."}
+    default_error_messages = {
+        "cursor": "Not a cursor from this service's Link header.",
+        "empty": "Empty: leave cursor out for the first page, or give the one a Link header held.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # An empty cursor is refused, not read as the first page: it is a lost cursor, and
+        # starting over would repeat pages to a client walking them.
+        kwargs["metadata"] = {"minLength": 1, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if value == "":
+            raise self.make_error("empty")
         try:
             return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
         except InvalidCursorError:
@@ -217,6 +246,15 @@ class QueryDateTime(fields.DateTime):
             return moment.astimezone(UTC).replace(tzinfo=None)
         except OverflowError:
             raise self.make_error("range") from None
+
+
+class UTCDateTime(fields.DateTime):
+    """Stored times are naive UTC; clients get them with an explicit offset."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class MessageCreateSchema(ma.Schema):
@@ -283,7 +321,7 @@ class MessageSchema(ma.Schema):
         allow_none=True, metadata={"example": "+15557654321", "description": ADOPTED_AS_STORED}
     )
     message_text = fields.String(allow_none=True)
-    created_at = fields.DateTime(
+    created_at = UTCDateTime(
         allow_none=True,
         metadata={
             "example": EXAMPLE_MESSAGE["created_at"],
@@ -296,7 +334,7 @@ class MessageSchema(ma.Schema):
 class PageArgsSchema(ma.Schema):
     """Page size and the opaque cursor from a previous page's ``Link`` header."""
 
-    limit = fields.Integer(
+    limit = DecimalInteger(
         load_default=PAGE_SIZE_DEFAULT,
         validate=validate.Range(1, PAGE_SIZE_MAX),
         metadata={"description": f"Page size, 1 to {PAGE_SIZE_MAX}."},

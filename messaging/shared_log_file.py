@@ -23,12 +23,32 @@ from concurrent_log_handler import ConcurrentRotatingFileHandler
 ENCODING = "utf-8"
 
 
+class LogFileError(OSError):
+    """``LOG_FILE`` names a file this process cannot create or write."""
+
+
+def ensure_log_file_writable(path: str | os.PathLike[str]) -> None:
+    """Create the log file and its directory, or raise ``LogFileError``.
+
+    Checked once at start: otherwise every record would fail on its own, each with a
+    traceback on the console, and no file log would be written at all.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as error:
+        raise LogFileError(
+            f"LOG_FILE {str(path)!r} cannot be written: {error.filename}: {error.strerror}"
+        ) from None
+
+
 class SharedRotatingFileHandler(ConcurrentRotatingFileHandler):
     """Append-only log file rotated by size, safe with many processes writing at once."""
 
     def __init__(self, filename: str | os.PathLike[str], max_bytes: int, backup_count: int):
         path = Path(filename).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_log_file_writable(path)
         super().__init__(
             str(path),
             maxBytes=max_bytes,

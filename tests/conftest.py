@@ -1,13 +1,15 @@
-"""Fixtures: every test that takes ``app`` runs on SQLite and on MariaDB.
+"""Fixtures: a test that takes ``app`` runs on SQLite and on MariaDB, where the database matters.
 
-MariaDB comes from ``TEST_DATABASE_URL``; without it the MariaDB half is left
-out locally (one line at the end says so and how to run it), and fails under CI,
-where leaving it out would hide half the suite.
+A module or test marked ``database_agnostic`` (OpenAPI, logging, the factory, error
+pages) runs once, on SQLite. MariaDB comes from ``TEST_DATABASE_URL``; without it the
+MariaDB half is left out locally (one line at the end says so and how to run it), and
+fails under CI, where leaving it out would hide half the suite.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,6 +33,11 @@ MARIADB_FIXTURES = frozenset(
     {"migrated_mariadb_url", "mariadb_database", "mariadb_app", "database_proxy"}
 )
 MARIADB_LEFT_OUT = pytest.StashKey[int]()
+
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<logger>[\w.]+) (?P<level>[A-Z]+)"
+    r" \[(?P<request_id>[^\]]+)\] (?P<message>.*)$"
+)
 
 
 def mariadb_url() -> str:
@@ -56,7 +63,16 @@ def reset_schema(url: str) -> None:
         db.engine.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that reaches ``database_url`` gets every backend, or only SQLite when it is
+    marked ``database_agnostic``."""
+    if "database_url" in metafunc.fixturenames:
+        agnostic = metafunc.definition.get_closest_marker("database_agnostic") is not None
+        backends = BACKENDS[:1] if agnostic else BACKENDS
+        metafunc.parametrize("database_url", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database of each backend, shared by the session and emptied per test."""
     if request.param == "sqlite":
@@ -118,6 +134,22 @@ def create(client: FlaskClient):
         return response.get_json()
 
     return create
+
+
+@pytest.fixture
+def make_key(runner: FlaskCliRunner) -> Callable[..., str]:
+    """Create a key through the CLI, as an operator would, and return its token."""
+
+    def make_key(*options):
+        result = runner.invoke(args=["api-key", "create", *options])
+        assert result.exit_code == 0, result.output
+        return result.output.strip().splitlines()[-1]
+
+    return make_key
+
+
+def read_lines(log_file: Path) -> list[str]:
+    return log_file.read_text().splitlines()
 
 
 def empty_tables(url: str) -> None:

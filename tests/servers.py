@@ -94,6 +94,19 @@ def http_request(
     return HttpResponse(response.status, response.headers, content, time.monotonic() - started)
 
 
+def raw_request(port: int, data: bytes, timeout: float = REQUEST_TIMEOUT_SECONDS) -> bytes:
+    """Send ``data`` as it is (malformed requests too) and return all the server answers."""
+    answer = b""
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as connection:
+        connection.sendall(data)
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer
+
+
 @dataclass
 class RunningServer:
     process: subprocess.Popen[bytes]

@@ -13,6 +13,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from enum import Enum
 
 ACCEPT_POLL_SECONDS = 0.1
@@ -35,6 +36,8 @@ class TcpProxy:
         self.port = 0
         self.mode = Mode.FORWARD
         self.connections_accepted = 0
+        # Seconds each chunk waits before it is forwarded: a slow network or database.
+        self.delay = 0.0
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
@@ -107,6 +110,8 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while chunk := source.recv(CHUNK_BYTES):
+                if self.delay:
+                    time.sleep(self.delay)
                 if self.mode is not Mode.BLACKHOLE:
                     target.sendall(chunk)
         except OSError:

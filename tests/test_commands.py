@@ -211,3 +211,15 @@ def test_init_db_on_start_migrates_only_when_asked(tmp_path, value, migrates):
     assert done.returncode == 0, done.stderr
     assert ("database schema is up to date" in done.stdout) is migrates
     assert database.exists() is migrates
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["purge", "--older-than", "90d"], ["api-key", "list"], ["api-key", "create", "--admin"]],
+)
+def test_commands_say_in_one_line_that_the_database_is_down(unreachable_app, args):
+    result = unreachable_app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: the database cannot be reached: OperationalError (2003)"
+    ]

@@ -3,6 +3,7 @@ and connections return to the pool with no transaction open, rolled back only wh
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pymysql
@@ -10,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from messaging import create_app
 from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, engine_options
@@ -217,3 +219,93 @@ def test_requests_leave_no_transaction_open(mariadb_app, path):
             (pooled_id,),
         )
         assert cursor.fetchone()[0] == 0
+
+
+SECRET_TEXT = "meet me at the usual place"
+SENDER, RECEIVER = "+15551239876", "+15559871234"
+FAULT_MESSAGE = {
+    "account_id": 7,
+    "sender_number": SENDER,
+    "receiver_number": RECEIVER,
+    "message_text": SECRET_TEXT,
+}
+
+
+def routes_that_query(message_id: str) -> list[tuple[str, str, dict]]:
+    """Every route that runs a query on the messages table: (method, path, request options)."""
+    return [
+        ("POST", "/v1/create", {"json": FAULT_MESSAGE}),
+        ("POST", "/v1/create", {"json": FAULT_MESSAGE, "headers": {"Idempotency-Key": "cut-1"}}),
+        ("GET", "/v1/get/messages/7", {}),
+        ("GET", f"/v1/search?sender_number={SENDER.replace('+', '%2B')}", {}),
+        ("GET", f"/v1/messages/{message_id}", {}),
+        ("DELETE", f"/v1/messages/{message_id}", {}),
+    ]
+
+
+def wait_for_query_waiting_on_a_lock(admin: pymysql.Connection, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with admin.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                " WHERE STATE LIKE 'Waiting for table%%' AND ID <> CONNECTION_ID()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("no query started waiting on the locked table")
+
+
+@pytest.mark.parametrize(
+    "route", range(6), ids=["create", "idempotent-create", "list", "search", "get", "delete"]
+)
+def test_connection_cut_mid_query_is_503_with_retry_after_not_a_500(
+    database_proxy, proxied_database_url, log_file, route
+):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": proxied_database_url,
+            "LOG_FILE": str(log_file),
+        }
+    )
+    client = app.test_client()
+    stored = client.post("/v1/create", json=FAULT_MESSAGE)
+    assert stored.status_code == 200
+    method, path, options = routes_that_query(stored.get_json()["message_id"])[route]
+
+    with admin_connection(app) as admin:
+        with admin.cursor() as cursor:
+            # The request's query waits on the lock; the connection is cut while it waits.
+            cursor.execute("LOCK TABLES messages WRITE")
+        cutter = threading.Thread(
+            target=lambda: (wait_for_query_waiting_on_a_lock(admin), database_proxy.cut())
+        )
+        cutter.start()
+        response = client.open(path, method=method, **options)
+        cutter.join()
+
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.content_type == "application/problem+json"
+    assert int(response.headers["Retry-After"]) > 0
+    database_proxy.restore()
+    assert client.get("/v1/get/messages/7").status_code == 200
+    logged = log_file.read_text()
+    assert "database unavailable" in logged
+    for secret in (SENDER, RECEIVER, SENDER[1:], SECRET_TEXT):
+        assert secret not in logged
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_database_errors_never_quote_statement_parameters(app):
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            db.session.execute(
+                text("INSERT INTO no_such_table (number, body) VALUES (:number, :body)"),
+                {"number": SENDER, "body": SECRET_TEXT},
+            )
+        db.session.rollback()
+    assert SENDER not in str(raised.value)
+    assert SECRET_TEXT not in str(raised.value)

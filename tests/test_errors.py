@@ -5,6 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from flask_smorest import abort
+from sqlalchemy.engine import make_url
+
+from messaging import create_app
+
+pytestmark = pytest.mark.database_agnostic
 
 PROBLEM = "application/problem+json"
 
@@ -106,3 +112,138 @@ def test_a_bad_list_item_is_named_by_position_and_value_with_numbers_masked(clie
     [number_error] = errors["sender_number"]
     assert number_error.startswith("Item 2 (+1555**********123): Not a phone number")
     assert "15551234567890123" not in response.get_data(as_text=True) + caplog.text
+
+
+def test_error_handler_that_fails_still_answers_500_with_request_id(app, client):
+    def unwritable_error():
+        # A lone surrogate cannot be written as UTF-8: the 422's own handler fails on it.
+        abort(422, messages={"json": {"\ud800": ["Unknown field."]}})
+
+    app.add_url_rule("/unwritable", view_func=unwritable_error)
+    # As in production: testing mode would re-raise the handler's own failure to the test.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = client.get("/unwritable", headers={"X-Request-ID": "trace-me-456"})
+    body = assert_problem(response, 500)
+    assert body["request_id"] == "trace-me-456"
+    assert response.headers["X-Request-ID"] == "trace-me-456"
+
+
+def test_untrusted_host_is_problem_400(database_url, log_file):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "LOG_FILE": str(log_file),
+            "TRUSTED_HOSTS": ["api.example.com"],
+        }
+    )
+    client = app.test_client()
+    assert_problem(client.get("/v1/search", headers={"Host": "evil.example"}), 400)
+    assert client.get("/v1/search", headers={"Host": "api.example.com"}).status_code == 200
+
+
+def test_wrong_database_password_is_logged_as_access_denied(mariadb_database, log_file):
+    url = make_url(mariadb_database).set(password="not-the-password")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+            "LOG_FILE": str(log_file),
+        }
+    )
+    response = app.test_client().get("/v1/get/messages/1")
+    assert_problem(response, 503)
+    assert app.test_client().get("/health/ready").status_code == 503
+    logged = log_file.read_text()
+    assert logged.count("access denied (check DB_USER and DB_PASSWORD)") == 2
+    assert " ERROR " in logged
+    assert "not-the-password" not in logged
+
+
+HOSTILE_VALUES = [
+    "٤٢",
+    "４２",
+    "4_2",
+    "+42",
+    " 42",
+    "42\n",
+    "-1",
+    "9" * 30,
+    "1" * 5000,
+    "1e5",
+    "",
+    "%00",
+    "%ff%fe",
+    "%ed%a0%80",  # a lone surrogate, UTF-8 encoded
+    "..%2f..%2fetc%2fpasswd",
+    "%0d%0aX-Injected:%201",
+    "\u202e",
+    "null",
+    "[]",
+    "{}",
+    "' OR 1=1 --",
+]
+PATH_TEMPLATES = [
+    "/v1/get/messages/{}",
+    "/v1/messages/{}",
+    "/v1/search?account_id={}",
+    "/v1/search?message_id={}",
+    "/v1/search?sender_number={}",
+    "/v1/search?limit={}",
+    "/v1/search?cursor={}",
+    "/v1/search?created_after={}",
+    "/v1/get/messages/1?cursor={}&limit={}",
+    "/v1/{}",
+    "/{}",
+]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "QQ1"]
+HOSTILE_BODIES = [
+    b"[" * 30_000 + b"]" * 30_000,
+    b'{"account_id": 1' + b"0" * 5000 + b"}",
+    b'{"\\ud800": 1}',
+    b'{"account_id": 1, "sender_number": "\\udfff", "receiver_number": "\\ud800"}',
+    b"\xff\xfe\x00",
+    b"\x00" * 100,
+    b'{"account_id": 1e999, "sender_number": NaN, "receiver_number": Infinity}',
+    b'{"account_id": 1, "account_id": "1"}',
+    b" " * 60_000,
+    b"",
+]
+HOSTILE_HEADERS = [
+    {"Host": "evil.example"},
+    {"X-Request-ID": "x" * 1000},
+    {"Idempotency-Key": "\u00e9" * 300},
+    {"Content-Type": "application/json; charset=utf-16"},
+    {"Content-Type": "multipart/form-data; boundary=x"},
+    {"Authorization": "Bearer \u00ff"},
+    {"Accept": "text/html"},
+]
+
+
+def assert_no_5xx_and_problems_only(response, request: str) -> None:
+    assert response.status_code < 500, request
+    assert response.headers.get("X-Request-ID"), request
+    if response.status_code >= 400 and response.data:
+        assert response.content_type == PROBLEM, request
+
+
+def test_no_hostile_request_gets_a_5xx_and_every_error_is_a_problem(client, create):
+    made = create()
+    for template in PATH_TEMPLATES:
+        for value in HOSTILE_VALUES:
+            path = template.replace("{}", value)
+            for method in METHODS:
+                response = client.open(path, method=method)
+                assert_no_5xx_and_problems_only(response, f"{method} {path!r}")
+    for body in HOSTILE_BODIES:
+        for content_type in ("application/json", None):
+            response = client.post("/v1/create", data=body, content_type=content_type)
+            assert_no_5xx_and_problems_only(response, f"POST {body[:40]!r} as {content_type}")
+    for headers in HOSTILE_HEADERS:
+        for method, path in (
+            ("POST", "/v1/create"),
+            ("GET", "/v1/search?limit=1"),
+            ("DELETE", f"/v1/messages/{made['message_id']}"),
+        ):
+            response = client.open(path, method=method, headers=headers, json={"account_id": 1})
+            assert_no_5xx_and_problems_only(response, f"{method} {path} with {headers}")

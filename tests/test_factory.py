@@ -1,4 +1,4 @@
-"""Configuration: what the environment sets, what the defaults are, and what is never shown."""
+"""The factory: configuration applied, the SQLite default, settings refused, secrets never shown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from messaging import create_app
-from messaging.config import ConfigError, database_url, parse_duration, settings_from_env
+from messaging.config import parse_duration, settings_from_env
+
+pytestmark = pytest.mark.database_agnostic
 
 SECRET = "s3cr3t-pa55word"
 
@@ -21,17 +23,6 @@ def test_testing_flag_comes_from_config(database_url):
     ).testing
 
 
-def test_defaults_without_any_variable():
-    settings = settings_from_env({})
-    assert settings["SQLALCHEMY_DATABASE_URI"] is None
-    assert settings["MAX_CONTENT_LENGTH"] == 65536
-    assert settings["LOG_LEVEL"] == "INFO"
-    assert settings["LOG_FILE"] == "logs/app.log"
-    assert settings["LOG_MAX_BYTES"] == 10 * 1024 * 1024
-    assert settings["LOG_BACKUP_COUNT"] == 10
-    assert settings["LOG_FORMAT"] == "text"
-
-
 def test_no_database_variables_means_sqlite_in_instance_folder(monkeypatch, tmp_path):
     for name in ("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -40,52 +31,6 @@ def test_no_database_variables_means_sqlite_in_instance_folder(monkeypatch, tmp_
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     assert url.get_backend_name() == "sqlite"
     assert url.database.startswith(app.instance_path)
-
-
-def test_db_variables_build_a_mysql_url_with_utf8mb4():
-    url = database_url(
-        {
-            "DB_HOST": "db.internal",
-            "DB_PORT": "3307",
-            "DB_USER": "svc",
-            "DB_PASSWORD": "p@ss:w/rd",
-            "DB_NAME": "messages",
-        }
-    )
-    assert url.drivername == "mysql+pymysql"
-    assert (url.host, url.port, url.username, url.database) == (
-        "db.internal",
-        3307,
-        "svc",
-        "messages",
-    )
-    assert url.password == "p@ss:w/rd"
-    assert url.query["charset"] == "utf8mb4"
-
-
-def test_db_port_defaults_to_3306():
-    assert database_url({"DB_HOST": "db"}).port == 3306
-
-
-def test_database_url_wins_over_db_variables():
-    url = database_url({"DATABASE_URL": "sqlite:////tmp/x.db", "DB_HOST": "db"})
-    assert url.get_backend_name() == "sqlite"
-
-
-def test_database_url_for_mysql_gets_utf8mb4_unless_given():
-    assert database_url({"DATABASE_URL": "mysql+pymysql://u@h/d"}).query["charset"] == "utf8mb4"
-    given = database_url({"DATABASE_URL": "mysql+pymysql://u@h/d?charset=latin1"})
-    assert given.query["charset"] == "latin1"
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("DB_PORT", "abc"), ("MAX_CONTENT_LENGTH", "lots"), ("LOG_MAX_BYTES", "-1")],
-)
-def test_bad_numbers_are_refused_with_the_variable_named(name, value):
-    environ = {"DB_HOST": "db", name: value}
-    with pytest.raises(ConfigError, match=name):
-        settings_from_env(environ)
 
 
 def test_environment_configures_the_app(monkeypatch, tmp_path, database_url):

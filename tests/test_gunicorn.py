@@ -12,13 +12,14 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import REPO_ROOT, RunningServer, server_environment
+from tests.servers import REPO_ROOT, RunningServer, raw_request, server_environment
 
 WORKERS = 4
 CLIENTS = 16
@@ -274,3 +275,99 @@ def test_with_json_logs_every_console_line_is_json_and_the_auth_warning_comes_on
         json.loads(line) for path in log_files(server) for line in path.read_text().splitlines()
     ]
     assert [e["message"] for e in logged] == [e["message"] for e in entries]
+
+
+@pytest.mark.slow
+def test_error_log_never_carries_a_query_string(start_server, tmp_path):
+    # gunicorn answers the malformed request itself: the database is never asked.
+    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/unused.sqlite3", WEB_CONCURRENCY="1")
+    number = "15551234567"
+    answer = raw_request(
+        server.port,
+        f"GET /v1/search?sender_number=%2B{number}\x01 HTTP/1.1\r\nHost: a\r\n\r\n".encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 400")
+    console = server.console_text()
+    assert "Invalid HTTP request line" in console
+    assert "/v1/search?(query hidden)" in console
+    assert number not in console
+
+
+def chunked_create(body: bytes, chunk_size: str | None = None) -> bytes:
+    """A create whose body is sent in one chunk; ``chunk_size`` replaces its size line."""
+    size = chunk_size if chunk_size is not None else f"{len(body):x}"
+    return (
+        b"POST /v1/create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + size.encode()
+        + b"\r\n"
+        + body
+        + b"\r\n0\r\n\r\n"
+    )
+
+
+def status_and_body(answer: bytes) -> tuple[int, dict[str, str], dict]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.slow
+def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path):
+    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/chunked.sqlite3", WEB_CONCURRENCY="1")
+    subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "messaging", "init-db"],
+        cwd=REPO_ROOT,
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    message = b'{"account_id": 6, "sender_number": "+15551230006", "receiver_number": "+15550006"}'
+    limit = 65536
+
+    status, headers, body = status_and_body(raw_request(server.port, chunked_create(message)))
+    assert status == 200, body
+
+    # A valid object padded past MAX_CONTENT_LENGTH: refused whole, not cut at the limit.
+    padded = message + b" " * (limit + 1 - len(message))
+    status, headers, body = status_and_body(raw_request(server.port, chunked_create(padded)))
+    assert (status, headers["Content-Type"]) == (413, "application/problem+json")
+
+    # Exactly at the limit is still a body like any other.
+    exact = message + b" " * (limit - len(message))
+    status, headers, body = status_and_body(raw_request(server.port, chunked_create(exact)))
+    assert status == 200, body
+
+    status, headers, body = status_and_body(
+        raw_request(server.port, chunked_create(message, chunk_size="zz"))
+    )
+    assert (status, headers["Content-Type"]) == (400, "application/problem+json")
+    assert headers["X-Request-ID"]
+
+    assert len(server.get("/v1/get/messages/6").json()) == 2
+
+
+@pytest.mark.slow
+def test_search_with_100_values_in_every_list_is_not_too_long(start_server, tmp_path):
+    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/long.sqlite3", WEB_CONCURRENCY="1")
+    subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "messaging", "init-db"],
+        cwd=REPO_ROOT,
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    # The longest spelling a client may choose: each value its own parameter, '+' encoded.
+    values = {
+        "message_id": [str(uuid.uuid4()) for _ in range(100)],
+        "account_id": [str(2**63 - 1 - n) for n in range(100)],
+        "sender_number": [f"%2B{100000000000000 + n}" for n in range(100)],
+        "receiver_number": [f"%2B{200000000000000 + n}" for n in range(100)],
+    }
+    query = "&".join(f"{name}={value}" for name, listed in values.items() for value in listed)
+    path = f"/v1/search?{query}&limit=1000"
+    assert len(path) > 14_000
+    response = server.get(path)
+    assert response.status == 200, response.body[:300]
+    assert response.json() == []

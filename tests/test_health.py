@@ -55,3 +55,22 @@ def test_ready_is_503_within_2_seconds_when_database_never_answers(log_file):
         assert silent_database.connections_accepted == 1
     assert elapsed < READY_DEADLINE_SECONDS
     assert_not_ready(response)
+
+
+def test_first_ready_is_503_within_2_seconds_when_each_answer_is_slow(
+    database_proxy, proxied_database_url, log_file
+):
+    # Each packet within every timeout, but a first connection's several round trips are not.
+    database_proxy.delay = 0.3
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": proxied_database_url,
+            "LOG_FILE": str(log_file),
+        }
+    )
+    started = time.monotonic()
+    response = app.test_client().get("/health/ready")
+    assert time.monotonic() - started < READY_DEADLINE_SECONDS
+    assert_not_ready(response)
+    assert "no answer within" in log_file.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -84,9 +85,12 @@ def test_get_messages_of_unknown_account_is_empty_list(client):
     assert "Link" not in response.headers
 
 
-@pytest.mark.parametrize("account_id", ["abc", "0", "-1", str(2**63), "1.5"])
+@pytest.mark.parametrize(
+    "account_id", ["abc", "0", "-1", str(2**63), "1.5", "٤٢", "４２", "4_2", "+42", " 42", "42\n"]
+)
 def test_get_messages_rejects_bad_account_id(client, account_id):
-    response = client.get(f"/v1/get/messages/{account_id}")
+    # Only ASCII digits are an integer: the others are 422s like any bad account id.
+    response = client.get(f"/v1/get/messages/{quote(account_id)}")
     assert response.status_code == 422
     assert "account_id" in response.get_json()["errors"]
 
@@ -283,7 +287,20 @@ def test_create_rejects_body_that_is_not_an_object(client, body):
     assert "body" in response.get_json()["errors"]
 
 
-@pytest.mark.parametrize("body", ["{", '{"account_id": 1,}', "{'a': 1}", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{",
+        '{"account_id": 1,}',
+        "{'a': 1}",
+        b"\xff\xfe",
+        "[" * 30_000 + "]" * 30_000,
+        '{"account_id": ' + "[" * 1000 + "]" * 1000 + "}",
+        '{"account_id": 1' + "0" * 5000 + "}",
+        '{"\\ud800": 1}',
+        '{"account_id": 1, "sender_number": "123", "receiver_number": "456", "x": {"\\udc00": 1}}',
+    ],
+)
 def test_create_rejects_invalid_json(client, body):
     response = client.post("/v1/create", data=body, content_type="application/json")
     assert response.status_code == 422
@@ -405,9 +422,11 @@ def test_search_by_account_ids(client, create):
     assert ids("account_id=14") == []
 
 
-@pytest.mark.parametrize("value", ["0", "abc", str(2**63), "1.5", "11,x"])
+@pytest.mark.parametrize(
+    "value", ["0", "abc", str(2**63), "1.5", "11,x", "٤٢", "４２", "4_2", "+42", " 42"]
+)
 def test_search_rejects_bad_account_id(client, value):
-    response = client.get(f"/v1/search?account_id={value}")
+    response = client.get(f"/v1/search?account_id={quote(value)}")
     assert response.status_code == 422
     assert "account_id" in response.get_json()["errors"]
 

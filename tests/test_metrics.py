@@ -60,3 +60,21 @@ def test_latency_histogram_is_labelled_by_route_not_path(client):
 
 def test_build_info_names_the_version_serving(client):
     assert sample(scrape(client), "messaging_build_info", version=__version__) == 1
+
+
+def series(text: str) -> set[str]:
+    """Every sample's name and labels: the series a scrape holds."""
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")}
+
+
+def test_invented_methods_add_no_series(client):
+    client.open("/v1/create", method="QQ0")
+    client.get("/metrics")
+    before = series(scrape(client))
+    for number in range(1, 1001):
+        response = client.open("/v1/create", method=f"QQ{number}")
+        assert response.status_code == 405
+    after = scrape(client)
+    assert series(after) == before
+    assert "QQ" not in after
+    assert sample(after, "flask_http_request_total", method="OTHER", status="405") == 1001

@@ -16,6 +16,8 @@ from messaging.schemas import SEARCH_VALUES_MAX
 from messaging.version import __version__
 from tests.servers import REPO_ROOT, VENV_BIN, server_environment
 
+pytestmark = pytest.mark.database_agnostic
+
 PROBLEM_REF = "#/components/schemas/Problem"
 
 

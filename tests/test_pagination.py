@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from messaging import create_app
 from messaging.pagination import InvalidCursorError, decode_cursor, encode_cursor
+
+MESSAGE = {"account_id": 5, "sender_number": "+15551230005", "receiver_number": "+15559870005"}
 
 LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
 
@@ -41,7 +44,10 @@ def test_cursor_round_trips(last_id):
     assert decode_cursor(token) == last_id
 
 
-@pytest.mark.parametrize("token", ["", "abc", "!!!", encode_cursor(5)[:-1] + "$", "aWQ6LTE"])
+@pytest.mark.parametrize(
+    "token",
+    ["", "abc", "!!!", encode_cursor(5)[:-1] + "$", "aWQ6LTE", encode_cursor(2**63)],
+)
 def test_foreign_cursors_are_refused(token):
     with pytest.raises(InvalidCursorError):
         decode_cursor(token)
@@ -77,13 +83,17 @@ def test_pages_are_stable_when_messages_arrive_between_them(client, create):
     assert [m["message_id"] for m in listed_again] == (older + newer)[::-1]
 
 
-def test_link_is_absolute_and_keeps_the_other_parameters(client, create):
+def test_link_keeps_the_other_parameters_and_never_names_the_host_sent(client, create):
     for _ in range(3):
         create(sender_number="111111", receiver_number="222222")
-    response = client.get("/v1/search?sender_number=111111,333333&receiver_number=222222&limit=2")
+    response = client.get(
+        "/v1/search?sender_number=111111,333333&receiver_number=222222&limit=2",
+        headers={"Host": "evil.example"},
+    )
     url = next_url(response)
     parts = urlsplit(url)
-    assert (parts.scheme, parts.netloc, parts.path) == ("http", "localhost", "/v1/search")
+    # Neither PUBLIC_URL nor TRUSTED_HOSTS: a relative reference, resolved by the client.
+    assert (parts.scheme, parts.netloc, parts.path) == ("", "", "/v1/search")
     query = parse_qs(parts.query)
     assert query["sender_number"] == ["111111,333333"]
     assert query["receiver_number"] == ["222222"]
@@ -107,9 +117,9 @@ def test_default_page_is_100(client, create):
     assert next_url(response)
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "-1", "ten"])
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "ten", "1_0", "+10", " 10", "١٠", "１０"])
 def test_limit_out_of_range_is_refused(client, limit):
-    response = client.get(f"/v1/get/messages/1?limit={limit}")
+    response = client.get(f"/v1/get/messages/1?limit={quote(limit)}")
     assert response.status_code == 422
     assert "limit" in response.get_json()["errors"]
 
@@ -122,3 +132,44 @@ def test_bad_cursor_is_a_validation_error(client):
     response = client.get("/v1/get/messages/1?cursor=not-ours")
     assert response.status_code == 422
     assert "cursor" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "origin"),
+    [
+        ({"PUBLIC_URL": "https://api.example.com"}, "https://api.example.com"),
+        ({"TRUSTED_HOSTS": ["api.example.com"]}, "http://api.example.com"),
+    ],
+)
+def test_link_is_absolute_from_the_public_url_or_a_trusted_host(
+    database_url, log_file, settings, origin
+):
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "LOG_FILE": str(log_file)}
+        | settings
+    )
+    client = app.test_client()
+    trusted = {"Host": "api.example.com"}
+    for _ in range(2):
+        assert client.post("/v1/create", json=MESSAGE, headers=trusted).status_code == 200
+    response = client.get("/v1/get/messages/5?limit=1", headers=trusted)
+    assert next_url(response).startswith(f"{origin}/v1/get/messages/5?limit=1&cursor=")
+    if "PUBLIC_URL" in settings:
+        response = client.get("/v1/get/messages/5?limit=1", headers={"Host": "evil.example"})
+        assert next_url(response).startswith(f"{origin}/v1/")
+    else:
+        assert client.get("/v1/get/messages/5", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_empty_cursor_is_a_validation_error_that_says_so(client):
+    response = client.get("/v1/search?cursor=")
+    assert response.status_code == 422
+    assert "first page" in response.get_json()["errors"]["cursor"][0]
+
+
+def test_forged_cursor_beyond_the_largest_id_is_a_validation_error(client):
+    forged = encode_cursor(2**64 - 1)
+    for path in ("/v1/search", "/v1/get/messages/1"):
+        response = client.get(f"{path}?cursor={forged}")
+        assert response.status_code == 422
+        assert "cursor" in response.get_json()["errors"]

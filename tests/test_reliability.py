@@ -14,11 +14,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
+import pymysql
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
+from messaging.config import MYSQL_READ_TIMEOUT
 from messaging.errors import PROBLEM_MIMETYPE
-from tests.servers import HttpResponse, RunningServer
+from tests.servers import HttpResponse, RunningServer, http_request
 
 OUTAGE_DEADLINE_SECONDS = 3.0
 WORKERS = 4
@@ -233,3 +236,58 @@ def test_no_acknowledged_create_is_lost_or_stored_twice_while_the_database_drops
     assert {message["message_id"]: message["message_text"] for message in stored} == {
         message_id: f"no-loss {number}" for number, message_id in acknowledged.items()
     }
+
+
+@pytest.mark.slow
+def test_table_locked_past_the_read_timeout_gives_503_problem_on_every_route(
+    start_server, mariadb_database
+):
+    routes = [
+        ("POST", "/v1/create", None),
+        ("POST", "/v1/create", {"Idempotency-Key": "locked-1"}),
+        ("GET", "/v1/get/messages/77", None),
+        ("GET", "/v1/search?sender_number=%2B15551230077", None),
+        ("GET", "/v1/messages/{message_id}", None),
+        ("DELETE", "/v1/messages/{message_id}", None),
+    ]
+    server = start_server(DATABASE_URL=mariadb_database, WEB_CONCURRENCY=str(len(routes)))
+    server.wait_for_workers(len(routes))
+    body = {**MESSAGE, "message_text": "the vault code is 4711"}
+    message_id = server.post("/v1/create", body).json()["message_id"]
+
+    def send(route: tuple[str, str, dict | None]) -> HttpResponse:
+        method, path, headers = route
+        return http_request(
+            server.url(path.format(message_id=message_id)),
+            method,
+            json_body=body if method == "POST" else None,
+            headers=headers,
+        )
+
+    url = make_url(mariadb_database)
+    locker = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+    )
+    try:
+        with locker.cursor() as cursor:
+            cursor.execute("LOCK TABLES messages WRITE")
+        # Each request waits on the lock in a worker of its own until its read timeout.
+        with ThreadPoolExecutor(len(routes)) as clients:
+            responses = list(clients.map(send, routes))
+    finally:
+        locker.close()
+
+    for response in responses:
+        assert response.status == 503, response.body
+        assert response.headers["Content-Type"] == PROBLEM_MIMETYPE
+        assert int(response.headers["Retry-After"]) > 0
+        assert response.elapsed < MYSQL_READ_TIMEOUT + OUTAGE_DEADLINE_SECONDS
+    assert server.get(f"/v1/messages/{message_id}").status == 200
+    logged = server.console_text() + (server.workdir / "logs" / "app.log").read_text()
+    assert "Error handling request" not in logged
+    for secret in ("+15551230077", "15551230077", "4711"):
+        assert secret not in logged
