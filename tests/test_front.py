@@ -33,7 +33,6 @@ from deploy.front import (
     TEMPLATE_VARIABLE,
     Front,
     FrontError,
-    find_nginx,
     render,
 )
 from messaging.limits import SEARCH_VALUES_MAX
@@ -60,16 +59,6 @@ LOG_WAIT_SECONDS = 5
 # The longest request line gunicorn accepts unless its limit is lifted (0).
 GUNICORN_REQUEST_LINE_MAX = 8190
 CREATE_BODY = {"account_id": 7, "sender_number": "+15551230001", "receiver_number": "+15559870001"}
-
-
-@pytest.fixture(scope="module")
-def nginx() -> str:
-    try:
-        return find_nginx(os.environ)
-    except FrontError as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
