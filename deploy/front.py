@@ -167,6 +167,7 @@ def check_config(nginx: str, front: Front) -> None:
 
 def lock_run_dir(front: Front) -> int:
     """Hold a lock on the run directory for as long as this front runs."""
+    front.run_dir.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(front.run_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,8 +250,8 @@ class Supervisor:
 def serve(environ: Mapping[str, str]) -> int:
     front = front_from_env(environ)
     nginx = find_nginx(environ)
-    front.write_config()
     lock = lock_run_dir(front)
+    front.write_config()
     check_config(nginx, front)
     # As `make run` does: the schema at the newest migration before anything is served. A
     # command, not the server: its metrics would only add files to the server's directory.

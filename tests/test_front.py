@@ -124,13 +124,18 @@ def launch_serve(workdir: Path, port: int, settings: Mapping[str, str]) -> Runni
 
 
 def wait_until_serving(server: RunningServer) -> None:
-    """Until this front says it serves on its port and /health answers 200 through it."""
-    serving = f"serving on http://0.0.0.0:{server.port} (nginx "
+    """Until this front's nginx has its port and /health answers 200 through it.
+
+    nginx writes its pid file only once it holds its listening sockets.
+    """
+    serving = re.compile(rf"serving on http://0\.0\.0\.0:{server.port} \(nginx (\d+)\)")
+    pid_file = server.workdir / "run" / "nginx.pid"
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise AssertionError(f"make serve exited:\n{server.console_text()[-3000:]}")
-        if serving in server.console_text():
+        started = serving.search(server.console_text())
+        if started and pid_file.exists() and pid_file.read_text().strip() == started.group(1):
             try:
                 if server.get("/health", timeout=5).status == 200:
                     return
@@ -464,13 +469,12 @@ def nginx_alone(nginx: str, workdir: Path) -> Iterator[Front]:
             process = subprocess.Popen(
                 front.nginx_command(nginx), stdout=console, stderr=subprocess.STDOUT
             )
+        # The pid file appears once nginx holds its port; a taken port ends the process.
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while process.poll() is None and time.monotonic() < deadline:
-            try:
-                socket.create_connection((LOOPBACK, port), timeout=1).close()
+            if (front.run_dir / "nginx.pid").exists():
                 break
-            except OSError:
-                time.sleep(0.1)
+            time.sleep(0.1)
         if process.poll() is None:
             break
         if port == NGINX_ONLY_PORTS[-1]:
