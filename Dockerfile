@@ -1,12 +1,22 @@
 # messaging: gunicorn serving the Flask app on port 8080 as the unprivileged user "app".
-# Build: docker build -t messaging .    Run: see README, "Operations".
+# Build: docker build -t messaging .    Run: see README, "Operations"; compose.yaml puts the
+# nginx front of deploy/nginx/ before it.
 FROM python:3.11-slim
 
+# The package version (setup.cfg; tests/test_dockerfile.py keeps the two equal).
+ARG VERSION=1.0.0
+LABEL org.opencontainers.image.title="messaging" \
+      org.opencontainers.image.description="A Flask service that stores SMS-style messages for accounts and finds them again." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
+
+# Logs go to the console only (LOG_FILE empty), where container platforms collect them; for
+# a rotated file as well, set LOG_FILE=/app/logs/app.log and mount a volume on /app/logs.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8080 \
-    LOG_FILE=/app/logs/app.log
+    LOG_FILE=
 
 WORKDIR /app
 
@@ -27,7 +37,6 @@ RUN groupadd --system --gid 10001 app \
 USER 10001:10001
 
 EXPOSE 8080
-VOLUME ["/app/logs"]
 
 # Slim images have no curl; the standard library can ask /health.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -1,11 +1,11 @@
-# make install | run | test | fuzz | lint | bench — each works on a fresh machine with nothing set.
+# make install | run | serve | test | fuzz | lint | bench — each works on a fresh machine with nothing set.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint bench clean
+.PHONY: install run serve test fuzz lint bench clean
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 run: install
 	$(BIN)/flask --app messaging init-db
 	PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+# The production front (deploy/front.py): init-db, then nginx on PORT, buffering, before gunicorn
+# on a Unix socket; both in the foreground, Ctrl-C or SIGTERM stops both. Files go to RUN_DIR (run/).
+serve: install
+	exec env PORT=$(PORT) $(BIN)/python deploy/front.py
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -38,4 +43,4 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 clean:
-	rm -rf $(VENV) instance logs .pytest_cache
+	rm -rf $(VENV) instance logs run .pytest_cache

@@ -17,9 +17,15 @@ from pathlib import Path
 SAMPLES_PER_SECOND = 200
 # (layer, pattern on the frame's file): the first match names the layer.
 LAYERS = (
-    ("logging", re.compile(r"messaging/logs\.py|(^|/)logging/")),
+    (
+        "logging",
+        re.compile(r"messaging/(logs|request_log|shared_log_file|masking)\.py|(^|/)logging/"),
+    ),
     ("metrics (prometheus)", re.compile(r"prometheus_flask_exporter/|prometheus_client/")),
-    ("JSON out (orjson provider)", re.compile(r"messaging/json_provider\.py|flask/json/")),
+    (
+        "JSON out (orjson provider)",
+        re.compile(r"messaging/(json_provider|message_json)\.py|flask/json/"),
+    ),
     ("connection pool hooks", re.compile(r"messaging/connections\.py")),
     ("application code", re.compile(r"messaging/|bench/floor\.py")),
     (

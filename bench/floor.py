@@ -94,6 +94,31 @@ def create() -> dict[str, Any]:
     }
 
 
+@app.post("/v1/create/batch")
+def create_batch() -> Response:
+    """The batch create's floor: the rows of ``POST /v1/create/batch`` in one transaction,
+    sent by PyMySQL's executemany as multi-row INSERTs, answered with the same fields."""
+    created_at = utc_now()
+    rows = [
+        (
+            new_message_id(),
+            item["account_id"],
+            item["sender_number"],
+            item["receiver_number"],
+            item.get("message_text"),
+            created_at,
+        )
+        for item in request.get_json()["messages"]
+    ]
+    database = connection()
+    with database.cursor() as cursor:
+        cursor.executemany(INSERT, rows)
+    database.commit()
+    stamp = created_at.isoformat() + "+00:00"
+    fields = COLUMNS[1:-1]  # the response's, but created_at
+    return jsonify([dict(zip(fields, row[:-1], strict=True), created_at=stamp) for row in rows])
+
+
 def search_sql(numbers: int) -> str:
     """The newest rows of any of ``numbers`` sender numbers: the service's search shape."""
     branches = " UNION ALL ".join([SEARCH_BRANCH] * numbers)

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
-from bench import cpu_profile, dataset, load, report, servers, workload
+from bench import cpu_profile, dataset, load, report, search_and_batch, servers, workload
 from bench.report import Runs, ratios
 from bench.scenarios import (
     COMPARED,
@@ -238,6 +238,7 @@ def app_environment(server: URL, database: str, workdir: Path) -> dict[str, str]
         "DATABASE_URL": database_url(server, database),
         "LOG_FILE": str(workdir / f"{database}.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "MAX_CONTENT_LENGTH": search_and_batch.MAX_CONTENT_LENGTH,
     }
 
 
@@ -383,6 +384,21 @@ def run(settings: Settings) -> int:
             say(get_note)
             scenarios["get"] = {"note": get_note}
         memory = memory_check(bench, service, files["mixed"])
+        search_and_batch_results = search_and_batch.measure(
+            bench,
+            server=server,
+            database=settings.database,
+            targets=large,
+            service=service,
+            floor=floor,
+            start_plain_service=lambda database: start(
+                lambda: servers.start_service(
+                    "service-no-text-index", app_environment(server, database, workdir), workdir
+                )
+            ),
+            workdir=workdir,
+            say=say,
+        )
         profiles = {}
         if settings.profile:
             say("profiles (py-spy)")
@@ -405,12 +421,15 @@ def run(settings: Settings) -> int:
         "machine": machine,
         "scenarios": scenarios,
         "memory": memory,
+        "search_and_batch": search_and_batch_results,
         "errors": bench.errors,
         "profiles": {name: [dict(counts), cpu] for name, (counts, cpu) in profiles.items()},
         "seconds": round(time.monotonic() - started),
     }
     results["ratios"] = ratios(results)
     rendered = report.write(results, output)
+    rendered += "\n" + search_and_batch.render(results["search_and_batch"])
+    (output / REPORT_FILE).write_text(rendered)
     print()
     print(rendered, end="")
     print(f"\ntotal time {results['seconds']} s")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-START_TIMEOUT_SECONDS = 30
+# Workers import the app after the fork: on a loaded 2-core machine that can take a minute.
+START_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 20
 PEER_DIRECTORY = REPOSITORY / "bench" / "fastapi_peer"
 PEER_REQUIREMENTS = PEER_DIRECTORY / "requirements.txt"

@@ -1,8 +1,10 @@
-"""Storing a message: one INSERT on the request's session, replayed under an Idempotency-Key.
+"""Storing messages: one message or a batch, in one transaction on the request's session,
+replayed under an Idempotency-Key.
 
-Both backends take the same path: the session's connection (the one an API key lookup
-already opened, if any, so a create checks out one pooled connection), a Core insert of
-the table, a commit, and a rollback when anything fails before the commit.
+Both backends and both routes take the same path: the session's connection (the one an
+API key lookup already opened, if any, so a create checks out one pooled connection), a
+Core insert of the table (for a batch, one executemany, which the driver sends as
+multi-row INSERTs), a commit, and a rollback when anything fails before the commit.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select
 
+from messaging.clock import utc_now
 from messaging.extensions import db
 from messaging.ids import new_message_id
 from messaging.masking import mask_number
@@ -27,6 +31,8 @@ from messaging.records import MESSAGE_FIELDS, MessageRecord
 # ways that are worth one more look (the winner's row appears, or a deadlock).
 IDEMPOTENT_CREATE_ATTEMPTS = 3
 MYSQL_DEADLOCK = 1213
+# Marks the idempotency keys of a batch's messages; the header's keys are printable ASCII.
+BATCH_KEY_MARK = "\x1f"
 
 # Built once: executing it costs no statement construction or cache-key generation.
 INSERT_MESSAGE = insert(Message.__table__)
@@ -47,6 +53,14 @@ class Created:
     """The outcome of a create: the message, and whether it was stored before."""
 
     message: MessageRecord
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class CreatedBatch:
+    """The outcome of a batch create: its messages in request order, and whether stored before."""
+
+    messages: list[MessageRecord]
     replayed: bool
 
 
@@ -76,7 +90,7 @@ def create_message(
         "message_text": message_text,
     }
     if idempotency_key is None:
-        return Created(_insert_message(fields), replayed=False)
+        return Created(_insert_messages([_new_row(fields)])[0], replayed=False)
 
     fingerprint = request_hash(fields)
     for _ in range(IDEMPOTENT_CREATE_ATTEMPTS):
@@ -86,10 +100,9 @@ def create_message(
             if stored_hash != fingerprint:
                 raise IdempotencyKeyReusedError(idempotency_key)
             return Created(message, replayed=True)
+        row = _new_row(fields, idempotency_key=idempotency_key, request_hash=fingerprint)
         try:
-            message = _insert_message(
-                fields, idempotency_key=idempotency_key, request_hash=fingerprint
-            )
+            (message,) = _insert_messages([row])
         except sa_exc.IntegrityError:
             # A concurrent request stored the key first: its row is there to replay.
             continue
@@ -103,29 +116,105 @@ def create_message(
     raise IdempotencyKeyConflictError(idempotency_key)
 
 
-def _insert_message(fields: dict[str, Any], **extra: Any) -> MessageRecord:
-    """INSERT and COMMIT on the session; rolled back when either fails."""
-    try:
-        result = db.session.connection().execute(
-            INSERT_MESSAGE, {"message_id": new_message_id(), **fields, **extra}
+def create_messages(
+    items: Sequence[dict[str, Any]], idempotency_key: str | None = None
+) -> CreatedBatch:
+    """Store every message of ``items`` in one transaction, or none; or replay the batch
+    stored before under ``idempotency_key``.
+
+    A batch takes its key in every account it writes to, as a single create takes it in
+    its own: the first message of each account is stored with the key itself. The other
+    messages carry keys made from the key and their place in the batch, which no client
+    can send (they hold a control character), so a replay finds the whole batch, in
+    request order. Raises as ``create_message`` does.
+    """
+    rows = [_new_row(item) for item in items]
+    if idempotency_key is None:
+        return CreatedBatch(_insert_messages(rows), replayed=False)
+
+    fingerprint = request_hash({"messages": list(items)})
+    keys = batch_item_keys(items, idempotency_key)
+    for row, key in zip(rows, keys, strict=True):
+        row["idempotency_key"] = key
+        row["request_hash"] = fingerprint
+    for _ in range(IDEMPOTENT_CREATE_ATTEMPTS):
+        stored = _find_batch(items, keys, fingerprint)
+        if stored is not None:
+            return CreatedBatch(stored, replayed=True)
+        try:
+            return CreatedBatch(_insert_messages(rows), replayed=False)
+        except sa_exc.IntegrityError:
+            continue  # as in create_message: the winner's batch is there to replay
+        except sa_exc.OperationalError as error:
+            if _mysql_error_code(error) != MYSQL_DEADLOCK:
+                raise
+            continue
+    raise IdempotencyKeyConflictError(idempotency_key)
+
+
+def batch_item_keys(items: Sequence[dict[str, Any]], idempotency_key: str) -> list[str]:
+    """The idempotency key each message of a batch is stored with (see ``create_messages``)."""
+    digest = hashlib.sha256(idempotency_key.encode("ascii")).hexdigest()
+    accounts: set[int] = set()
+    keys = []
+    for index, item in enumerate(items):
+        if item["account_id"] in accounts:
+            keys.append(f"{BATCH_KEY_MARK}{index}{BATCH_KEY_MARK}{digest}")
+        else:
+            accounts.add(item["account_id"])
+            keys.append(idempotency_key)
+    return keys
+
+
+def _find_batch(
+    items: Sequence[dict[str, Any]], keys: Sequence[str], fingerprint: str
+) -> list[MessageRecord] | None:
+    """The batch stored under these keys, in request order; None when none of it was."""
+    rows = db.session.execute(
+        select(*MESSAGE_COLUMNS, Message.idempotency_key, Message.request_hash).where(
+            Message.account_id.in_({item["account_id"] for item in items}),
+            Message.idempotency_key.in_(set(keys)),
         )
+    ).all()
+    # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
+    db.session.commit()
+    if not rows:
+        return None
+    found = {(row.account_id, row.idempotency_key): row for row in rows}
+    if any(row.request_hash != fingerprint for row in rows) or len(found) != len(items):
+        # Another request's messages, or what is left of this batch after deletions.
+        raise IdempotencyKeyReusedError(keys[0])
+    return [
+        MessageRecord(*found[item["account_id"], key][: len(MESSAGE_FIELDS)])
+        for item, key in zip(items, keys, strict=True)
+    ]
+
+
+def _new_row(fields: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"message_id": new_message_id(), **fields, "created_at": utc_now(), **extra}
+
+
+def _insert_messages(rows: list[dict[str, Any]]) -> list[MessageRecord]:
+    """INSERT the rows and COMMIT on the session; rolled back when either fails."""
+    try:
+        db.session.connection().execute(INSERT_MESSAGE, rows)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    # The values as inserted, ``created_at`` from the model's default included.
-    inserted = result.last_inserted_params()
-    message = MessageRecord(*(inserted[name] for name in MESSAGE_FIELDS))
-    service_metrics().messages_created.inc()
-    # DEBUG: the access line already records each create; this one adds who and to whom.
-    log.debug(
-        "message %s created for account %s from %s to %s",
-        message.message_id,
-        message.account_id,
-        mask_number(message.sender_number),
-        mask_number(message.receiver_number),
-    )
-    return message
+    messages = [MessageRecord(*(row[name] for name in MESSAGE_FIELDS)) for row in rows]
+    service_metrics().messages_created.inc(len(messages))
+    # DEBUG: the access line already records each create; this adds who and to whom.
+    if log.isEnabledFor(logging.DEBUG):
+        for message in messages:
+            log.debug(
+                "message %s created for account %s from %s to %s",
+                message.message_id,
+                message.account_id,
+                mask_number(message.sender_number),
+                mask_number(message.receiver_number),
+            )
+    return messages
 
 
 def _find_by_idempotency_key(account_id: int, key: str) -> tuple[MessageRecord, str] | None:

@@ -50,6 +50,11 @@ def loggable_user_agent(user_agent: str) -> str:
     return quote(user_agent[:USER_AGENT_MAX_LENGTH], safe=USER_AGENT_SAFE_CHARACTERS)
 
 
+def note_messages_stored(count: int) -> None:
+    """Have this request's access line say how many messages it stored (a batch create)."""
+    g.messages_stored = count
+
+
 def _finish_request(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = current_request_id()
     started = g.get("request_started")
@@ -67,22 +72,27 @@ def _finish_request(response: Response) -> Response:
         "client": client,
         "user_agent": user_agent,
     }
-    message = '%s %s %s %.1fms %s "%s"'
-    arguments: tuple[object, ...] = (
+    line = '%s %s %s %.1fms %s "%s"'
+    arguments: list[object] = [
         request.method,
         path,
         response.status_code,
         duration_ms,
         client,
         user_agent,
-    )
+    ]
+    stored = g.get("messages_stored")
+    if stored is not None:
+        line += " stored=%d"
+        arguments.append(stored)
+        fields["stored"] = stored
     trace_id = current_trace_id()
     if trace_id:
+        line += " trace=%s"
+        arguments.append(trace_id)
         fields["trace_id"] = trace_id
-        message += " trace=%s"
-        arguments += (trace_id,)
-    # The one line that names the path; never the query string, which holds numbers.
-    access_log.info(message, *arguments, extra=fields)
+    # The one line that names the path; never the query string, which holds numbers and words.
+    access_log.info(line, *arguments, extra=fields)
     return response
 
 

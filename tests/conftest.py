@@ -21,6 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import delete, inspect, text
 from sqlalchemy.engine import make_url
 
+from deploy.front import FrontError, find_nginx
 from messaging import create_app
 from messaging.extensions import db
 from messaging.models import ApiKey, Message
@@ -217,6 +218,17 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 
         started: list[Path] = []
         yield start
+
+
+@pytest.fixture(scope="session")
+def nginx() -> str:
+    """The nginx binary, for tests of the front: skipped locally without it, failed under CI."""
+    try:
+        return find_nginx(os.environ)
+    except FrontError as error:
+        if os.environ.get("CI"):
+            pytest.fail(str(error))
+        pytest.skip(str(error))
 
 
 @pytest.fixture

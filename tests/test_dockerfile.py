@@ -7,10 +7,13 @@ which is what the image's ``WORKDIR`` and installed packages amount to.
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
+import shlex
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,41 @@ def healthcheck() -> list[str]:
     options, _, command = last("HEALTHCHECK").partition("CMD ")
     assert "--interval" in options
     return exec_form(command)
+
+
+def assignments(keyword: str) -> dict[str, str]:
+    """``NAME=value`` pairs of every ``keyword`` instruction (ENV, LABEL, ARG), quotes removed."""
+    pairs = {}
+    for name, arguments in instructions():
+        if name == keyword:
+            for word in shlex.split(arguments):
+                key, _, value = word.partition("=")
+                pairs[key] = value
+    return pairs
+
+
+def package_metadata() -> configparser.SectionProxy:
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg")
+    return config["metadata"]
+
+
+def test_labels_the_image_with_the_package_version_by_oci_keys():
+    metadata = package_metadata()
+    version = assignments("ARG")["VERSION"]
+    assert version == metadata["version"]
+    labels = assignments("LABEL")
+    assert labels == {
+        "org.opencontainers.image.title": metadata["name"],
+        "org.opencontainers.image.description": metadata["description"],
+        "org.opencontainers.image.version": "${VERSION}",
+        "org.opencontainers.image.licenses": metadata["license"],
+    }
+
+
+def test_logs_to_the_console_only_with_no_volume():
+    assert assignments("ENV")["LOG_FILE"] == ""
+    assert "VOLUME" not in {name for name, _ in instructions()}
 
 
 def test_base_image_is_slim_python_of_the_tested_version():
@@ -104,6 +142,25 @@ def test_cmd_serves_health_and_stops_gracefully_on_sigterm(start_server, tmp_pat
     assert server.stop() == 0
     failed = subprocess.run(probe, cwd=REPO_ROOT, env=probe_env, capture_output=True, timeout=30)
     assert failed.returncode != 0
+
+
+@pytest.mark.slow
+def test_cmd_with_the_images_environment_logs_each_request_on_the_console(start_server, tmp_path):
+    image_env = assignments("ENV")
+    server = start_server(
+        command=tuple(cmd()),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'messaging.sqlite3'}",
+        WEB_CONCURRENCY="1",
+        LOG_FILE=image_env["LOG_FILE"],
+    )
+    request_id = uuid.uuid4().hex
+    assert server.get("/health", headers={"X-Request-ID": request_id}).status == 200
+    assert server.stop() == 0
+    assert f"[{request_id}] GET /health 200" in server.console_text()
+    # No log file anywhere the default or the test's settings could have put one.
+    files = [*(REPO_ROOT / "logs").glob("*"), *tmp_path.rglob("*.log*")]
+    files = [path for path in files if path.is_file() and path.name != "console.log"]
+    assert not [path for path in files if request_id in path.read_text(errors="replace")]
 
 
 def entrypoint_here() -> list[str]:

@@ -24,11 +24,13 @@ from messaging.protocol import (
     NO_SUCH_MESSAGE_DETAIL,
 )
 from messaging.records import Page
+from messaging.request_log import note_messages_stored
 from messaging.schemas import (
     EXAMPLE_CREATE,
     EXAMPLE_MESSAGE,
     AccountPathSchema,
     IdempotencyHeaderSchema,
+    MessageBatchCreateSchema,
     MessageCreateSchema,
     MessageSchema,
     PageArgsSchema,
@@ -76,6 +78,31 @@ def create_message(payload: dict[str, Any]) -> Response:
     created = create.create_message(**payload, idempotency_key=key)
     replayed = {IDEMPOTENT_REPLAYED_HEADER: "true"} if created.replayed else None
     return message_response(created.message, replayed)
+
+
+@blp.post("/create/batch")
+@blp.arguments(MessageBatchCreateSchema(), example={"messages": [EXAMPLE_CREATE]})
+@blp.response(200, MessageSchema(many=True), example=[EXAMPLE_MESSAGE], headers=CREATE_HEADERS)
+@blp.doc(
+    responses=error_responses(*V1_ERRORS, 403, 409, 413, 415),
+    parameters=[{"in": "header", "schema": IDEMPOTENCY_HEADER}],
+)
+def create_messages(payload: dict[str, list[dict[str, Any]]]) -> Response:
+    """Store 1 to 1,000 messages in one transaction: every one of them, or none.
+
+    Each item is a create body. Every item is checked first: any bad item is a 422
+    whose `errors.messages` names each bad item's index and field, and nothing is
+    stored. The response lists the stored messages in request order. An
+    `Idempotency-Key` works as for a single create, for the whole batch; it is taken
+    in every account the batch writes to.
+    """
+    key = idempotency_key()
+    for account_id in {item["account_id"] for item in payload["messages"]}:
+        auth.ensure_may_act_for(account_id)
+    created = create.create_messages(payload["messages"], idempotency_key=key)
+    note_messages_stored(0 if created.replayed else len(created.messages))
+    replayed = {IDEMPOTENT_REPLAYED_HEADER: "true"} if created.replayed else None
+    return message_response(created.messages, replayed)
 
 
 @blp.get("/get/messages/<account_id>")
