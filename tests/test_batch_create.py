@@ -188,8 +188,8 @@ def test_access_line_says_how_many_were_stored(client, log_file):
     post_batch(client, [item(n) for n in range(12)], key="log-1")
     post_batch(client, [item(n) for n in range(12)], key="log-1")
     access = [line for line in log_file.read_text().splitlines() if " messaging.access " in line]
-    assert re.search(r"POST /v1/create/batch 200 \d+\.\dms stored=12$", access[0])
-    assert re.search(r"POST /v1/create/batch 200 \d+\.\dms stored=0$", access[1])
+    assert re.search(r'POST /v1/create/batch 200 \d+\.\dms \S+ "[^"]*" stored=12$', access[0])
+    assert re.search(r'POST /v1/create/batch 200 \d+\.\dms \S+ "[^"]*" stored=0$', access[1])
     assert "message number" not in log_file.read_text()
 
 
