@@ -8,9 +8,23 @@ from typing import Any
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from messaging.openapi import RETRY_AFTER_DOC, WWW_AUTHENTICATE_DOC
-from messaging.protocol import PROBLEM_MIMETYPE, RETRY_AFTER_HEADER, WWW_AUTHENTICATE_HEADER
+from messaging.protocol import (
+    BEARER_SCHEME,
+    PROBLEM_MIMETYPE,
+    RETRY_AFTER_HEADER,
+    WWW_AUTHENTICATE_HEADER,
+)
 from messaging.schemas import ProblemSchema
+
+RETRY_AFTER_DOC = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer"},
+}
+WWW_AUTHENTICATE_DOC = {
+    "description": f'How to authenticate: `{BEARER_SCHEME}`, with `error="invalid_token"` for a'
+    " bad key.",
+    "schema": {"type": "string"},
+}
 
 
 class ProblemApi(Api):
