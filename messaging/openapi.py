@@ -58,15 +58,6 @@ IDEMPOTENT_REPLAYED_DOC = {
     " same Idempotency-Key stored; absent otherwise.",
     "schema": {"type": "string", "enum": ["true"]},
 }
-RETRY_AFTER_DOC = {
-    "description": "Seconds to wait before retrying.",
-    "schema": {"type": "integer"},
-}
-WWW_AUTHENTICATE_DOC = {
-    "description": f'How to authenticate: `{BEARER_SCHEME}`, with `error="invalid_token"` for a'
-    " bad key.",
-    "schema": {"type": "string"},
-}
 BEARER_SCHEME_DOC = {
     "type": "http",
     "scheme": BEARER_SCHEME.lower(),

@@ -1,8 +1,4 @@
-"""flask-smorest's ``Api``, documenting every error response as problem+json.
-
-Each error's example is what the service answers, not the generic text of the
-status: the details come from ``protocol.py``, which the code raising them uses.
-"""
+"""flask-smorest's ``Api``, documenting every error response as problem+json."""
 
 from __future__ import annotations
 
@@ -14,8 +10,8 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import default_exceptions
 
 from messaging.config import DEFAULT_MAX_CONTENT_LENGTH
-from messaging.openapi import RETRY_AFTER_DOC, WWW_AUTHENTICATE_DOC
 from messaging.protocol import (
+    BEARER_SCHEME,
     BODY_TOO_LARGE_DETAIL,
     DATABASE_UNAVAILABLE_DETAIL,
     FOREIGN_ACCOUNT_DETAIL,
@@ -30,6 +26,17 @@ from messaging.protocol import (
     WWW_AUTHENTICATE_HEADER,
 )
 from messaging.schemas import EXAMPLE_MESSAGE, ProblemSchema
+
+RETRY_AFTER_DOC = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer"},
+}
+WWW_AUTHENTICATE_DOC = {
+    "description": f'How to authenticate: `{BEARER_SCHEME}`, with `error="invalid_token"` for a'
+    " bad key.",
+    "schema": {"type": "string"},
+}
+
 
 EXAMPLE_REQUEST_ID = "7f3a9c1e5b2d4e6f8a0b1c2d3e4f5a6b"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from messaging.openapi import OPEN_TO_ALL, RETRY_AFTER_DOC
+from messaging.openapi import OPEN_TO_ALL
+from messaging.problem_api import RETRY_AFTER_DOC
 from messaging.protocol import (
     DATABASE_RETRY_AFTER_SECONDS,
     DATABASE_UNAVAILABLE_DETAIL,
