@@ -3,8 +3,8 @@
 # nginx front of deploy/nginx/ before it.
 FROM python:3.11-slim
 
-# The package version (setup.cfg; tests/test_dockerfile.py keeps the two equal).
-ARG VERSION=1.0.0
+# The package version (messaging/version.py; tests/test_dockerfile.py keeps the two equal).
+ARG VERSION=1.1.0
 LABEL org.opencontainers.image.title="messaging" \
       org.opencontainers.image.description="A Flask service that stores SMS-style messages for accounts and finds them again." \
       org.opencontainers.image.version="${VERSION}" \
