@@ -18,6 +18,7 @@ from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
 from messaging.connections import watch_connections
 from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
+from messaging.galera import wait_for_cluster_on_connect
 from messaging.json_provider import configure_json
 from messaging.logs import configure_logging
 from messaging.metrics import init_metrics
@@ -64,11 +65,12 @@ def configure_database(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind db (its connections watched), migrate, the API with its document parts, metrics,
-    and traces when they are asked for."""
+    """Bind db (its connections watched; read-your-writes on a Galera node), migrate, the API
+    with its document parts, metrics, and traces when they are asked for."""
     db.init_app(app)
     with app.app_context():
         watch_connections(db.engine)
+        wait_for_cluster_on_connect(db.engine, app.config.get("DB_SYNC_WAIT"))
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIRECTORY))
     api.init_app(app)
     register_openapi_components(api)

@@ -205,4 +205,19 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         # Read by the container's entrypoint (init-db --on-start).
         "INIT_DB_ON_START": parse_bool(environ, "INIT_DB_ON_START", False),
         "TRACES_EXPORTER": traces_exporter(environ),
+        "DB_SYNC_WAIT": sync_wait(environ),
     }
+
+
+# wsrep_sync_wait is a bit mask of four kinds of statement (messaging.galera).
+SYNC_WAIT_MAX = 15
+
+
+def sync_wait(environ: Mapping[str, str]) -> int | None:
+    """``DB_SYNC_WAIT``: None (unset: the Galera default, see messaging.galera), or 0 to 15."""
+    if not environ.get("DB_SYNC_WAIT", "").strip():
+        return None
+    value = _int(environ, "DB_SYNC_WAIT", 0)
+    if value > SYNC_WAIT_MAX:
+        raise ConfigError(f"DB_SYNC_WAIT must be 0 to {SYNC_WAIT_MAX}, got {value}")
+    return value

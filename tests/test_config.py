@@ -151,3 +151,14 @@ def test_sqlite_waits_for_a_busy_file_and_other_backends_get_defaults():
     sqlite = engine_options(make_url("sqlite:///x.db"))
     assert sqlite == {"hide_parameters": True, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     assert engine_options(make_url("postgresql://u@h/d")) == {"hide_parameters": True}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", None), ("0", 0), ("1", 1), ("15", 15)])
+def test_db_sync_wait_is_unset_or_a_wsrep_sync_wait_mask(raw, expected):
+    assert settings_from_env({"DB_SYNC_WAIT": raw})["DB_SYNC_WAIT"] == expected
+
+
+@pytest.mark.parametrize("raw", ["16", "-1", "on", "1.5"])
+def test_bad_db_sync_wait_is_refused_with_the_variable_named(raw):
+    with pytest.raises(ConfigError, match="DB_SYNC_WAIT"):
+        settings_from_env({"DB_SYNC_WAIT": raw})
