@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from messaging import create_app
+from messaging.config import settings_from_env
+from messaging.extensions import db
+from messaging.galera import sync_wait_for
 from tests.conftest import reset_schema
 from tests.servers import REPO_ROOT, HttpResponse, RunningServer, running_server
 
@@ -160,8 +164,12 @@ def services(
 
 
 @pytest.fixture(autouse=True)
-def empty_messages(galera_cluster: Cluster, galera_database: str) -> None:
-    with galera_cluster.engine(1).begin() as connection:
+def empty_messages(request: pytest.FixtureRequest) -> None:
+    """Each test on the cluster starts with no messages (tests without it need no cluster)."""
+    if "galera_cluster" not in request.fixturenames:
+        return
+    request.getfixturevalue("galera_database")
+    with request.getfixturevalue("galera_cluster").engine(1).begin() as connection:
         connection.execute(text("DELETE FROM messages"))
 
 
@@ -247,3 +255,51 @@ def test_page_walks_through_any_node_are_complete_and_exactly_once(
     for walk in walks:
         assert [id for id, count in Counter(walk).items() if count > 1] == []
         assert stored <= set(walk)
+
+
+def test_a_create_is_read_at_once_through_another_node(services: list[RunningServer]) -> None:
+    def create_then_read(number: int) -> int:
+        writer, reader = services[number % 3], services[(number + 1) % 3]
+        message_id = create_until_stored(writer, 35, f"read me {number}")
+        return reader.get(f"/v1/messages/{message_id}").status
+
+    with ThreadPoolExecutor(3) as pool:
+        statuses = Counter(pool.map(create_then_read, range(300)))
+
+    assert statuses == {200: 300}
+
+
+@pytest.mark.parametrize(("setting", "expected"), [({}, 1), ({"DB_SYNC_WAIT": "0"}, 0)])
+def test_connections_to_a_galera_node_wait_for_the_cluster_before_reading(
+    galera_cluster: Cluster, galera_database: str, setting: dict, expected: int
+) -> None:
+    config = settings_from_env({"DATABASE_URL": node_url(2), **setting})
+    app = create_app({**config, "LOG_FILE": ""})
+    with app.app_context(), db.engine.connect() as connection:
+        value = connection.execute(text("SELECT @@SESSION.wsrep_sync_wait")).scalar_one()
+        db.engine.dispose()
+    assert value == expected
+
+
+def test_a_server_without_galera_is_left_alone(mariadb_app) -> None:
+    with mariadb_app.app_context(), db.engine.connect() as connection:
+        wsrep_on = connection.execute(text("SELECT @@wsrep_on")).scalar_one()
+        value = connection.execute(text("SELECT @@SESSION.wsrep_sync_wait")).scalar_one()
+        server_default = connection.execute(text("SELECT @@GLOBAL.wsrep_sync_wait")).scalar_one()
+    assert wsrep_on == 0
+    assert value == server_default
+
+
+@pytest.mark.parametrize(
+    ("variables", "setting", "expected"),
+    [
+        ({"wsrep_on": "ON", "wsrep_sync_wait": "0"}, None, 1),
+        ({"wsrep_on": "ON", "wsrep_sync_wait": "3"}, None, None),
+        ({"wsrep_on": "ON", "wsrep_sync_wait": "2"}, None, 3),
+        ({"wsrep_on": "ON", "wsrep_sync_wait": "1"}, 0, 0),
+        ({"wsrep_on": "OFF", "wsrep_sync_wait": "0"}, 1, None),
+        ({}, None, None),
+    ],
+)
+def test_sync_wait_is_set_only_on_a_galera_node(variables, setting, expected) -> None:
+    assert sync_wait_for(variables, setting) == expected
