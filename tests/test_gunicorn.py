@@ -313,9 +313,10 @@ def status_and_body(answer: bytes) -> tuple[int, dict[str, str], dict]:
     return int(lines[0].split()[1]), headers, json.loads(body)
 
 
-@pytest.mark.slow
-def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path):
-    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/chunked.sqlite3", WEB_CONCURRENCY="1")
+def migrated_sqlite_server(start_server, tmp_path):
+    """One gunicorn worker on a fresh SQLite file that init-db has migrated."""
+    url = f"sqlite:///{tmp_path}/messaging.sqlite3"
+    server = start_server(DATABASE_URL=url, WEB_CONCURRENCY="1")
     subprocess.run(
         [str(Path(sys.executable).parent / "flask"), "--app", "messaging", "init-db"],
         cwd=REPO_ROOT,
@@ -323,6 +324,12 @@ def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path
         check=True,
         capture_output=True,
     )
+    return server
+
+
+@pytest.mark.slow
+def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path):
+    server = migrated_sqlite_server(start_server, tmp_path)
     message = b'{"account_id": 6, "sender_number": "+15551230006", "receiver_number": "+15550006"}'
     limit = 65536
 
@@ -350,14 +357,7 @@ def test_chunked_bodies_meet_the_same_limits_as_any_other(start_server, tmp_path
 
 @pytest.mark.slow
 def test_search_with_100_values_in_every_list_is_not_too_long(start_server, tmp_path):
-    server = start_server(DATABASE_URL=f"sqlite:///{tmp_path}/long.sqlite3", WEB_CONCURRENCY="1")
-    subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "messaging", "init-db"],
-        cwd=REPO_ROOT,
-        env=server.env,
-        check=True,
-        capture_output=True,
-    )
+    server = migrated_sqlite_server(start_server, tmp_path)
     # The longest spelling a client may choose: each value its own parameter, '+' encoded.
     values = {
         "message_id": [str(uuid.uuid4()) for _ in range(100)],
