@@ -17,6 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from messaging import api_keys, migrations
 from messaging.clock import utc_now
 from messaging.config import parse_duration
+from messaging.conflicts import WriteConflictError
 from messaging.deletion import (
     PURGE_BATCH_SIZE,
     count_messages_older_than,
@@ -131,18 +132,24 @@ def purge_command(age: timedelta, account_id: int | None, dry_run: bool, batch_s
         return f"{deleted:,}/{total:,} deleted, {per_second:,.0f}/s"
 
     # A bar only for a person at a terminal: logs and cron mail get the summary alone.
-    if sys.stdout.isatty():
-        with click.progressbar(
-            length=max(total, 1), label="purging", item_show_func=lambda _: rate()
-        ) as bar:
+    try:
+        if sys.stdout.isatty():
+            with click.progressbar(
+                length=max(total, 1), label="purging", item_show_func=lambda _: rate()
+            ) as bar:
+                for count in batches_of_deletions:
+                    deleted += count
+                    batches += 1
+                    bar.update(count, deleted)
+        else:
             for count in batches_of_deletions:
                 deleted += count
                 batches += 1
-                bar.update(count, deleted)
-    else:
-        for count in batches_of_deletions:
-            deleted += count
-            batches += 1
+    except WriteConflictError:
+        raise click.ClickException(
+            f"a batch kept losing to concurrent writes (conflict, retry): {deleted:,} {what}"
+            " deleted so far, the batch that lost deleted nothing; run purge again"
+        ) from None
     elapsed = time.monotonic() - started
     unit = "batch" if batches == 1 else "batches"
     click.echo(f"deleted {deleted:,} {what} in {batches:,} {unit}, {elapsed:.1f} s")

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select
 
 from messaging.clock import utc_now
+from messaging.conflicts import MYSQL_DEADLOCK, mysql_error_code, retry_on_conflict
 from messaging.extensions import db
 from messaging.ids import new_message_id
 from messaging.masking import mask_number
@@ -30,7 +31,6 @@ from messaging.records import MESSAGE_FIELDS, MessageRecord
 # A concurrent create with the same idempotency key can make an insert fail in
 # ways that are worth one more look (the winner's row appears, or a deadlock).
 IDEMPOTENT_CREATE_ATTEMPTS = 3
-MYSQL_DEADLOCK = 1213
 # Marks the idempotency keys of a batch's messages; the header's keys are printable ASCII.
 BATCH_KEY_MARK = "\x1f"
 
@@ -90,7 +90,8 @@ def create_message(
         "message_text": message_text,
     }
     if idempotency_key is None:
-        return Created(_insert_messages([_new_row(fields)])[0], replayed=False)
+        rows = [_new_row(fields)]
+        return Created(retry_on_conflict(lambda: _insert_messages(rows))[0], replayed=False)
 
     fingerprint = request_hash(fields)
     for _ in range(IDEMPOTENT_CREATE_ATTEMPTS):
@@ -109,7 +110,7 @@ def create_message(
         except sa_exc.OperationalError as error:
             # InnoDB may pick one of several inserts waiting on the same key as a deadlock
             # victim; the others' outcome is then settled, so look again.
-            if _mysql_error_code(error) != MYSQL_DEADLOCK:
+            if mysql_error_code(error) != MYSQL_DEADLOCK:
                 raise
             continue
         return Created(message, replayed=False)
@@ -130,7 +131,7 @@ def create_messages(
     """
     rows = [_new_row(item) for item in items]
     if idempotency_key is None:
-        return CreatedBatch(_insert_messages(rows), replayed=False)
+        return CreatedBatch(retry_on_conflict(lambda: _insert_messages(rows)), replayed=False)
 
     fingerprint = request_hash({"messages": list(items)})
     keys = batch_item_keys(items, idempotency_key)
@@ -146,7 +147,7 @@ def create_messages(
         except sa_exc.IntegrityError:
             continue  # as in create_message: the winner's batch is there to replay
         except sa_exc.OperationalError as error:
-            if _mysql_error_code(error) != MYSQL_DEADLOCK:
+            if mysql_error_code(error) != MYSQL_DEADLOCK:
                 raise
             continue
     raise IdempotencyKeyConflictError(idempotency_key)
@@ -229,8 +230,3 @@ def _find_by_idempotency_key(account_id: int, key: str) -> tuple[MessageRecord, 
     if row is None:
         return None
     return MessageRecord(*row[:-1]), row[-1]
-
-
-def _mysql_error_code(error: sa_exc.DBAPIError) -> int | None:
-    args = getattr(error.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Delete, Select, delete, func, select
 
+from messaging.conflicts import retry_on_conflict
 from messaging.extensions import db
 from messaging.legacy_values import message_id_spellings
 from messaging.models import Message
@@ -23,8 +24,8 @@ def delete_message(message_id: str, account_ids: Sequence[int] | None = None) ->
     statement = delete(Message).where(Message.message_id.in_(message_id_spellings(message_id)))
     if account_ids is not None:
         statement = statement.where(Message.account_id.in_(account_ids))
-    deleted = db.session.execute(statement).rowcount
-    db.session.commit()
+    # A delete that lost to a concurrent write deleted nothing: it runs again whole.
+    deleted = retry_on_conflict(lambda: _execute_and_commit(statement))
     if deleted:
         log.info("message %s deleted", message_id)
     return deleted > 0
@@ -55,10 +56,23 @@ def purge_messages_older_than(
     else:
         query = query.where(Message.account_id == account_id).order_by(Message.id)
     while True:
-        ids = db.session.scalars(query).all()
-        if not ids:
-            db.session.commit()
+        deleted = retry_on_conflict(lambda: _purge_batch(query))
+        if deleted is None:
             return
-        deleted = db.session.execute(delete(Message).where(Message.id.in_(ids))).rowcount
-        db.session.commit()
         yield deleted
+
+
+def _execute_and_commit(statement: Delete) -> int:
+    deleted = db.session.execute(statement).rowcount
+    db.session.commit()
+    return deleted
+
+
+def _purge_batch(query: Select[tuple[int]]) -> int | None:
+    """Delete one batch of the rows ``query`` selects, in a transaction of its own; None when
+    none are left."""
+    ids = db.session.scalars(query).all()
+    if not ids:
+        db.session.commit()
+        return None
+    return _execute_and_commit(delete(Message).where(Message.id.in_(ids)))

@@ -10,10 +10,12 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
+from messaging.conflicts import WriteConflictError, is_write_conflict, mysql_error_code
 from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
 from messaging.metrics import service_metrics
 from messaging.protocol import (
     BODY_TOO_LARGE_DETAIL,
+    DATABASE_FAILED_DETAIL,
     DATABASE_RETRY_AFTER_SECONDS,
     DATABASE_UNAVAILABLE_DETAIL,
     IDEMPOTENCY_CONFLICT_DETAIL,
@@ -22,11 +24,22 @@ from messaging.protocol import (
     PROBLEM_MIMETYPE,
     RETRY_AFTER_HEADER,
     UNEXPECTED_DETAIL,
+    WRITE_CONFLICT_DETAIL,
+    WRITE_CONFLICT_RETRY_AFTER_SECONDS,
 )
 from messaging.request_log import current_request_id
 
 # Connection refused, lost or timed out, pool exhausted: all mean "try again soon".
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# The server errors among OperationalError that mean it cannot serve us now: access denied or
+# no such database (a setting to fix), too many connections, a Galera node not ready (not
+# synced, or outside the primary component), shutting down, connections aborted or killed.
+# The client's own errors (2000 to 2999: cannot connect, server gone, connection lost) mean
+# the same. Other server errors are reported as failures.
+SERVER_UNAVAILABLE_CODES = frozenset(
+    {1044, 1045, 1049, 1698, 1040, 1047, 1053, 1077, 1152, 1153, 1158, 1159, 1160, 1161, 1927}
+)
+CLIENT_ERROR_CODES = range(2000, 3000)
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +135,35 @@ def report_database_unavailable(error: BaseException, context: str) -> None:
     service_metrics().database_errors.inc()
 
 
+def means_unavailable(error: Exception) -> bool:
+    """Whether a database error says the server cannot be reached or cannot serve now."""
+    if not isinstance(error, sa_exc.OperationalError):
+        return True
+    code = mysql_error_code(error)
+    return code is None or code in SERVER_UNAVAILABLE_CODES or code in CLIENT_ERROR_CODES
+
+
 def handle_database_unavailable(error: Exception) -> Response:
+    if is_write_conflict(error):
+        return handle_write_conflict(error)
+    retry_after = {RETRY_AFTER_HEADER: str(DATABASE_RETRY_AFTER_SECONDS)}
+    if not means_unavailable(error):
+        cause = getattr(error, "orig", None) or error
+        log.error("database error: %s %s", type(cause).__name__, cause.args[:1])
+        service_metrics().database_errors.inc()
+        return problem(503, DATABASE_FAILED_DETAIL, headers=retry_after)
     report_database_unavailable(error, "request")
+    return problem(503, DATABASE_UNAVAILABLE_DETAIL, headers=retry_after)
+
+
+def handle_write_conflict(error: Exception) -> Response:
+    """409: the write lost to concurrent ones after its retries, or waited too long for a lock."""
+    cause = getattr(error, "orig", None) or error.__cause__ or error
+    log.warning("write conflict: %s %s", type(cause).__name__, getattr(cause, "args", ())[:1])
     return problem(
-        503,
-        DATABASE_UNAVAILABLE_DETAIL,
-        headers={RETRY_AFTER_HEADER: str(DATABASE_RETRY_AFTER_SECONDS)},
+        409,
+        WRITE_CONFLICT_DETAIL,
+        headers={RETRY_AFTER_HEADER: str(WRITE_CONFLICT_RETRY_AFTER_SECONDS)},
     )
 
 
@@ -165,6 +201,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(RequestEntityTooLarge, handle_body_too_large)
     app.register_error_handler(IdempotencyKeyReusedError, handle_idempotency_key_reused)
     app.register_error_handler(IdempotencyKeyConflictError, handle_idempotency_key_conflict)
+    app.register_error_handler(WriteConflictError, handle_write_conflict)
     for error_class in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_class, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

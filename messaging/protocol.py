@@ -32,3 +32,11 @@ UNEXPECTED_DETAIL = "An unexpected error occurred; quote request id {request_id}
 # RFC 3986 path characters other than "%": everything else in a path the service writes back
 # (a log line, a Link header) is percent-encoded.
 PATH_SAFE_CHARACTERS = "/:@!$&'()*+,;=-._~"
+# What a client is told when its write lost to concurrent writes and changed nothing.
+WRITE_CONFLICT_DETAIL = (
+    "Write conflict, retry: a concurrent write to the same data won, and this request"
+    " changed nothing."
+)
+WRITE_CONFLICT_RETRY_AFTER_SECONDS = 1
+# ... and when the database answered with an error that is neither an outage nor a conflict.
+DATABASE_FAILED_DETAIL = "The database could not complete the request right now; retry shortly."

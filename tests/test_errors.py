@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import time
 
+import pymysql
 import pytest
 from flask_smorest import abort
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from messaging import create_app
+from messaging.conflicts import WriteConflictError
+from messaging.protocol import (
+    DATABASE_FAILED_DETAIL,
+    DATABASE_UNAVAILABLE_DETAIL,
+    WRITE_CONFLICT_DETAIL,
+)
 
 pytestmark = pytest.mark.database_agnostic
 
@@ -247,3 +255,32 @@ def test_no_hostile_request_gets_a_5xx_and_every_error_is_a_problem(client, crea
         ):
             response = client.open(path, method=method, headers=headers, json={"account_id": 1})
             assert_no_5xx_and_problems_only(response, f"{method} {path} with {headers}")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "detail"),
+    [
+        (1213, 409, WRITE_CONFLICT_DETAIL),  # deadlock victim, or a failed Galera certification
+        (1205, 409, WRITE_CONFLICT_DETAIL),  # lock wait timeout
+        (2003, 503, DATABASE_UNAVAILABLE_DETAIL),  # cannot connect
+        (1047, 503, DATABASE_UNAVAILABLE_DETAIL),  # Galera node not ready
+        (1030, 503, DATABASE_FAILED_DETAIL),  # the storage engine failed
+    ],
+)
+def test_database_errors_are_told_apart(app, code, status, detail):
+    error = sa_exc.OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, "x"))
+    with app.test_request_context():
+        response = app.handle_user_exception(error)
+    assert response.status_code == status
+    assert response.get_json()["detail"] == detail
+    assert response.headers["Retry-After"]
+    if status == 409:
+        assert "conflict, retry" in detail
+        assert "reach" not in detail
+
+
+def test_a_write_that_keeps_losing_is_a_409_conflict(app):
+    with app.test_request_context():
+        response = app.handle_user_exception(WriteConflictError())
+    assert response.status_code == 409
+    assert response.get_json()["detail"] == WRITE_CONFLICT_DETAIL

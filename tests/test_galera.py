@@ -27,7 +27,14 @@ from messaging.config import settings_from_env
 from messaging.extensions import db
 from messaging.galera import sync_wait_for
 from tests.conftest import reset_schema
-from tests.servers import REPO_ROOT, HttpResponse, RunningServer, running_server
+from tests.servers import (
+    REPO_ROOT,
+    VENV_BIN,
+    HttpResponse,
+    RunningServer,
+    running_server,
+    server_environment,
+)
 
 pytestmark = [pytest.mark.galera, pytest.mark.slow]
 
@@ -303,3 +310,93 @@ def test_a_server_without_galera_is_left_alone(mariadb_app) -> None:
 )
 def test_sync_wait_is_set_only_on_a_galera_node(variables, setting, expected) -> None:
     assert sync_wait_for(variables, setting) == expected
+
+
+def test_keyless_creates_for_one_account_through_every_node_all_succeed(
+    services: list[RunningServer], galera_cluster: Cluster
+) -> None:
+    calls = [lambda s=services[n % 3], n=n: create(s, 34, f"keyless {n}") for n in range(270)]
+
+    responses = concurrently(calls, clients=9)
+
+    assert Counter(response.status for response in responses) == {200: 270}
+    assert galera_cluster.scalar(3, "SELECT COUNT(*) FROM messages WHERE account_id = 34") == 270
+
+
+def test_concurrent_deletes_through_every_node_answer_one_204_and_404s(
+    services: list[RunningServer],
+) -> None:
+    outcomes = Counter()
+    for number in range(15):
+        message_id = create_until_stored(services[0], 36, f"delete me {number}")
+        start = threading.Barrier(len(services))
+
+        def delete(
+            service: RunningServer,
+            message_id: str = message_id,
+            start: threading.Barrier = start,
+        ) -> int:
+            start.wait()
+            return service.get(f"/v1/messages/{message_id}", method="DELETE").status
+
+        with ThreadPoolExecutor(len(services)) as pool:
+            outcomes[tuple(sorted(pool.map(delete, services)))] += 1
+
+    assert outcomes == {(204, 404, 404): 15}
+
+
+def test_purge_completes_while_other_nodes_take_creates(
+    services: list[RunningServer], galera_cluster: Cluster
+) -> None:
+    account_id = 37
+    old_rows = 3000
+    with galera_cluster.engine(1).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO messages (message_id, account_id, sender_number, receiver_number,"
+                " created_at) SELECT UUID(), :account, '+15551230001', '+15559870001',"
+                " NOW(6) - INTERVAL 2 DAY FROM seq_1_to_3000"
+            ),
+            {"account": account_id},
+        )
+    stop = threading.Event()
+    statuses: Counter = Counter()
+
+    def keep_creating(service: RunningServer) -> None:
+        while not stop.is_set():
+            statuses[create(service, account_id, "new").status] += 1
+
+    with ThreadPoolExecutor(4) as writers:
+        for service in services[1:] * 2:
+            writers.submit(keep_creating, service)
+        try:
+            purge = subprocess.run(
+                [
+                    str(VENV_BIN / "flask"),
+                    "--app",
+                    "messaging",
+                    "purge",
+                    "--older-than",
+                    "1d",
+                    "--batch-size",
+                    "100",
+                ],
+                cwd=REPO_ROOT,
+                env=server_environment({"DATABASE_URL": node_url(1), "LOG_FILE": ""}),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            stop.set()
+
+    assert purge.returncode == 0, purge.stdout + purge.stderr
+    assert f"deleted {old_rows:,} messages" in purge.stdout
+    assert statuses.keys() == {200}, statuses
+    assert (
+        galera_cluster.scalar(
+            2, "SELECT COUNT(*) FROM messages WHERE created_at < NOW() - INTERVAL 1 DAY"
+        )
+        == 0
+    )
