@@ -154,7 +154,7 @@ def get_message(message_id: uuid.UUID) -> Response:
 
 @blp.delete("/messages/<uuid:message_id>")
 @blp.response(204)
-@blp.doc(responses=error_responses(*V1_ERRORS, 404))
+@blp.doc(responses=error_responses(*V1_ERRORS, 404, 409))
 def delete_message(message_id: uuid.UUID) -> Response:
     """Delete a message for good: it leaves every list and search."""
     if not deletion.delete_message(str(message_id), auth.caller_accounts()):
