@@ -52,23 +52,27 @@ def is_write_conflict(error: BaseException) -> bool:
     )
 
 
-def retry_on_conflict(transaction: Callable[[], T]) -> T:
+def retry_on_conflict(
+    transaction: Callable[[], T],
+    attempts: int = TRANSACTION_ATTEMPTS,
+    pause_cap: float = PAUSE_CAP_SECONDS,
+) -> T:
     """Run ``transaction`` (which ends by committing on the session) until no conflict stops it.
 
     After a deadlock or failed certification the session is rolled back and the whole
-    transaction runs again, after a random pause; ``WriteConflictError`` when every
-    attempt lost. Any other error propagates at once.
+    transaction runs again, after a random pause of at most ``pause_cap`` seconds;
+    ``WriteConflictError`` when all ``attempts`` lost. Any other error propagates at once.
     """
-    for attempt in range(TRANSACTION_ATTEMPTS):
+    for attempt in range(attempts):
         try:
             return transaction()
         except sa_exc.OperationalError as error:
             if mysql_error_code(error) != MYSQL_DEADLOCK:
                 raise
             db.session.rollback()
-            if attempt + 1 == TRANSACTION_ATTEMPTS:
-                log.warning("write conflict: gave up after %d attempts", TRANSACTION_ATTEMPTS)
+            if attempt + 1 == attempts:
+                log.warning("write conflict: gave up after %d attempts", attempts)
                 raise WriteConflictError from error
-        bound = min(PAUSE_CAP_SECONDS, FIRST_PAUSE_BOUND_SECONDS * 2**attempt)
+        bound = min(pause_cap, FIRST_PAUSE_BOUND_SECONDS * 2**attempt)
         time.sleep(random.uniform(0, bound))
     raise AssertionError("unreachable")

@@ -5,6 +5,9 @@ Both backends and both routes take the same path: the session's connection (the 
 API key lookup already opened, if any, so a create checks out one pooled connection), a
 Core insert of the table (for a batch, one executemany, which the driver sends as
 multi-row INSERTs), a commit, and a rollback when anything fails before the commit.
+A create sent with a key also inserts its key's rows into ``idempotency_keys``, first,
+in the same transaction: the primary key there lets one of several concurrent requests
+with the key win.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 
 from messaging.clock import utc_now
 from messaging.conflicts import MYSQL_DEADLOCK, mysql_error_code, retry_on_conflict
@@ -25,7 +28,7 @@ from messaging.extensions import db
 from messaging.ids import new_message_id
 from messaging.masking import mask_number
 from messaging.metrics import service_metrics
-from messaging.models import MESSAGE_COLUMNS, Message
+from messaging.models import MESSAGE_COLUMNS, IdempotencyKey, Message
 from messaging.records import MESSAGE_FIELDS, MessageRecord
 
 # A concurrent create with the same idempotency key can make an insert fail in
@@ -34,8 +37,9 @@ IDEMPOTENT_CREATE_ATTEMPTS = 3
 # Marks the idempotency keys of a batch's messages; the header's keys are printable ASCII.
 BATCH_KEY_MARK = "\x1f"
 
-# Built once: executing it costs no statement construction or cache-key generation.
+# Built once: executing them costs no statement construction or cache-key generation.
 INSERT_MESSAGE = insert(Message.__table__)
+INSERT_KEY = insert(IdempotencyKey.__table__)
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +105,9 @@ def create_message(
             if stored_hash != fingerprint:
                 raise IdempotencyKeyReusedError(idempotency_key)
             return Created(message, replayed=True)
-        row = _new_row(fields, idempotency_key=idempotency_key, request_hash=fingerprint)
+        row = _new_row(fields)
         try:
-            (message,) = _insert_messages([row])
+            (message,) = _insert_messages([row], [_key_row(row, idempotency_key, fingerprint)])
         except sa_exc.IntegrityError:
             # A concurrent request stored the key first: its row is there to replay.
             continue
@@ -124,10 +128,10 @@ def create_messages(
     stored before under ``idempotency_key``.
 
     A batch takes its key in every account it writes to, as a single create takes it in
-    its own: the first message of each account is stored with the key itself. The other
-    messages carry keys made from the key and their place in the batch, which no client
-    can send (they hold a control character), so a replay finds the whole batch, in
-    request order. Raises as ``create_message`` does.
+    its own: the first message of each account is stored under the key itself. The other
+    messages are stored under keys made from the key and their place in the batch, which
+    no client can send (they hold a control character), so a replay finds the whole
+    batch, in request order. Raises as ``create_message`` does.
     """
     rows = [_new_row(item) for item in items]
     if idempotency_key is None:
@@ -135,15 +139,13 @@ def create_messages(
 
     fingerprint = request_hash({"messages": list(items)})
     keys = batch_item_keys(items, idempotency_key)
-    for row, key in zip(rows, keys, strict=True):
-        row["idempotency_key"] = key
-        row["request_hash"] = fingerprint
+    key_rows = [_key_row(row, key, fingerprint) for row, key in zip(rows, keys, strict=True)]
     for _ in range(IDEMPOTENT_CREATE_ATTEMPTS):
         stored = _find_batch(items, keys, fingerprint)
         if stored is not None:
             return CreatedBatch(stored, replayed=True)
         try:
-            return CreatedBatch(_insert_messages(rows), replayed=False)
+            return CreatedBatch(_insert_messages(rows, key_rows), replayed=False)
         except sa_exc.IntegrityError:
             continue  # as in create_message: the winner's batch is there to replay
         except sa_exc.OperationalError as error:
@@ -154,7 +156,7 @@ def create_messages(
 
 
 def batch_item_keys(items: Sequence[dict[str, Any]], idempotency_key: str) -> list[str]:
-    """The idempotency key each message of a batch is stored with (see ``create_messages``)."""
+    """The idempotency key each message of a batch is stored under (see ``create_messages``)."""
     digest = hashlib.sha256(idempotency_key.encode("ascii")).hexdigest()
     accounts: set[int] = set()
     keys = []
@@ -172,9 +174,9 @@ def _find_batch(
 ) -> list[MessageRecord] | None:
     """The batch stored under these keys, in request order; None when none of it was."""
     rows = db.session.execute(
-        select(*MESSAGE_COLUMNS, Message.idempotency_key, Message.request_hash).where(
-            Message.account_id.in_({item["account_id"] for item in items}),
-            Message.idempotency_key.in_(set(keys)),
+        _stored_under_keys(IdempotencyKey.idempotency_key).where(
+            IdempotencyKey.account_id.in_({item["account_id"] for item in items}),
+            IdempotencyKey.idempotency_key.in_(set(keys)),
         )
     ).all()
     # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
@@ -191,14 +193,39 @@ def _find_batch(
     ]
 
 
-def _new_row(fields: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"message_id": new_message_id(), **fields, "created_at": utc_now(), **extra}
+def _new_row(fields: dict[str, Any]) -> dict[str, Any]:
+    return {"message_id": new_message_id(), **fields, "created_at": utc_now()}
 
 
-def _insert_messages(rows: list[dict[str, Any]]) -> list[MessageRecord]:
-    """INSERT the rows and COMMIT on the session; rolled back when either fails."""
+def _key_row(row: dict[str, Any], key: str, fingerprint: str) -> dict[str, Any]:
+    return {
+        "account_id": row["account_id"],
+        "idempotency_key": key,
+        "message_id": row["message_id"],
+        "request_hash": fingerprint,
+    }
+
+
+def _stored_under_keys(*extra: Any) -> Select[Any]:
+    """The messages stored under idempotency keys: each one's columns, the hash of the request
+    that stored it, and ``extra``; the caller says which keys."""
+    return (
+        select(*MESSAGE_COLUMNS, IdempotencyKey.request_hash, *extra)
+        .select_from(IdempotencyKey)
+        .join(Message, Message.message_id == IdempotencyKey.message_id)
+    )
+
+
+def _insert_messages(
+    rows: list[dict[str, Any]], key_rows: Sequence[dict[str, Any]] = ()
+) -> list[MessageRecord]:
+    """INSERT the rows (after their idempotency keys' rows, if any) and COMMIT on the session;
+    rolled back when anything fails."""
     try:
-        db.session.connection().execute(INSERT_MESSAGE, rows)
+        connection = db.session.connection()
+        if key_rows:
+            connection.execute(INSERT_KEY, key_rows)
+        connection.execute(INSERT_MESSAGE, rows)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -221,8 +248,8 @@ def _insert_messages(rows: list[dict[str, Any]]) -> list[MessageRecord]:
 def _find_by_idempotency_key(account_id: int, key: str) -> tuple[MessageRecord, str] | None:
     """The message stored under ``key`` and the hash of the request that stored it."""
     row = db.session.execute(
-        select(*MESSAGE_COLUMNS, Message.request_hash).where(
-            Message.account_id == account_id, Message.idempotency_key == key
+        _stored_under_keys().where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.idempotency_key == key
         )
     ).one_or_none()
     # Ends the read transaction: under REPEATABLE READ a later look must see new commits.

@@ -1,4 +1,7 @@
-"""Deleting messages: one by its id, or every one older than a retention cutoff, in batches."""
+"""Deleting messages: one by its id, or every one older than a retention cutoff, in batches.
+
+A message's idempotency key goes with it, in the same transaction: the key is free again.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +9,42 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import Delete, Select, delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from messaging.conflicts import retry_on_conflict
 from messaging.extensions import db
 from messaging.legacy_values import message_id_spellings
-from messaging.models import Message
+from messaging.models import IdempotencyKey, Message
 
 # Rows removed per purge transaction: small enough that no lock is held for long.
 PURGE_BATCH_SIZE = 1000
+# A purge batch runs unattended and may wait: on a Galera cluster, creates committed on other
+# nodes abort a batch far more often than a single delete (InnoDB's FULLTEXT bookkeeping;
+# README, "Running on a cluster"), so it gets many more attempts, and longer pauses.
+PURGE_BATCH_ATTEMPTS = 30
+PURGE_PAUSE_CAP_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
 
 def delete_message(message_id: str, account_ids: Sequence[int] | None = None) -> bool:
     """Delete the message for good; False when there was none (or it is not in ``account_ids``)."""
-    statement = delete(Message).where(Message.message_id.in_(message_id_spellings(message_id)))
+    spellings = message_id_spellings(message_id)
+    statement = delete(Message).where(Message.message_id.in_(spellings))
     if account_ids is not None:
         statement = statement.where(Message.account_id.in_(account_ids))
+
+    def delete_with_its_key() -> int:
+        deleted = db.session.execute(statement).rowcount
+        if deleted:
+            db.session.execute(
+                delete(IdempotencyKey).where(IdempotencyKey.message_id.in_(spellings))
+            )
+        db.session.commit()
+        return deleted
+
     # A delete that lost to a concurrent write deleted nothing: it runs again whole.
-    deleted = retry_on_conflict(lambda: _execute_and_commit(statement))
+    deleted = retry_on_conflict(delete_with_its_key)
     if deleted:
         log.info("message %s deleted", message_id)
     return deleted > 0
@@ -50,29 +69,34 @@ def purge_messages_older_than(
     The oldest rows go first; within an account its ``(account_id, id)`` index
     finds them, otherwise the ``created_at`` index does.
     """
-    query = select(Message.id).where(Message.created_at < cutoff).limit(batch_size)
+    query = (
+        select(Message.id, Message.message_id).where(Message.created_at < cutoff).limit(batch_size)
+    )
     if account_id is None:
         query = query.order_by(Message.created_at)
     else:
         query = query.where(Message.account_id == account_id).order_by(Message.id)
     while True:
-        deleted = retry_on_conflict(lambda: _purge_batch(query))
+        deleted = retry_on_conflict(
+            lambda: _purge_batch(query),
+            attempts=PURGE_BATCH_ATTEMPTS,
+            pause_cap=PURGE_PAUSE_CAP_SECONDS,
+        )
         if deleted is None:
             return
         yield deleted
 
 
-def _execute_and_commit(statement: Delete) -> int:
-    deleted = db.session.execute(statement).rowcount
-    db.session.commit()
-    return deleted
-
-
-def _purge_batch(query: Select[tuple[int]]) -> int | None:
-    """Delete one batch of the rows ``query`` selects, in a transaction of its own; None when
-    none are left."""
-    ids = db.session.scalars(query).all()
-    if not ids:
+def _purge_batch(query: Select[tuple[int, str]]) -> int | None:
+    """Delete one batch of the rows ``query`` selects, and their idempotency keys, in a
+    transaction of its own; None when none are left."""
+    rows = db.session.execute(query).all()
+    if not rows:
         db.session.commit()
         return None
-    return _execute_and_commit(delete(Message).where(Message.id.in_(ids)))
+    deleted = db.session.execute(delete(Message).where(Message.id.in_(r.id for r in rows)))
+    db.session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.message_id.in_(r.message_id for r in rows))
+    )
+    db.session.commit()
+    return deleted.rowcount

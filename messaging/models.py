@@ -1,4 +1,5 @@
-"""The tables, as typed SQLAlchemy models: messages and API keys."""
+"""The tables, as typed SQLAlchemy models: messages, their idempotency keys, number spellings
+and API keys."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 # Idempotency keys are compared byte for byte: the tables' case-insensitive
 # collation would make "abc" and "ABC" one key on MySQL and two on SQLite.
-IdempotencyKey = String(IDEMPOTENCY_KEY_MAX_LENGTH).with_variant(
+IdempotencyKeyString = String(IDEMPOTENCY_KEY_MAX_LENGTH).with_variant(
     mysql.VARCHAR(IDEMPOTENCY_KEY_MAX_LENGTH, charset="ascii", collation="ascii_bin"),
     "mysql",
     "mariadb",
@@ -59,10 +60,6 @@ class Message(db.Model):
     message_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Naive, always UTC: MySQL DATETIME has no zone.
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False, default=utc_now)
-    # Set when the client sent an Idempotency-Key: the key, and a hash of what it asked
-    # for, so a retry can be told from a different request reusing the key.
-    idempotency_key: Mapped[str | None] = mapped_column(IdempotencyKey, nullable=True)
-    request_hash: Mapped[str | None] = mapped_column(CHAR(SHA256_HEX_LENGTH), nullable=True)
 
     __table_args__ = (
         Index("uq_messages_message_id", "message_id", unique=True),
@@ -71,13 +68,6 @@ class Message(db.Model):
         Index("ix_messages_receiver_number_id", "receiver_number", "id"),
         # Time filters in search, and retention purges.
         Index("ix_messages_created_at", "created_at"),
-        # NULLs never collide in a unique index, so messages without a key are unaffected.
-        Index(
-            "uq_messages_account_id_idempotency_key",
-            "account_id",
-            "idempotency_key",
-            unique=True,
-        ),
         Index(FULLTEXT_INDEX, "message_text", mysql_prefix="FULLTEXT").ddl_if(
             dialect=MYSQL_DIALECTS
         ),
@@ -90,6 +80,31 @@ class Message(db.Model):
 
 # What every read of a message selects: a ``MessageRecord``'s columns, in its order.
 MESSAGE_COLUMNS = tuple(Message.__table__.c[name] for name in MESSAGE_FIELDS)
+
+
+class IdempotencyKey(db.Model):
+    """An Idempotency-Key a create was sent with, in an account it stored a message in: the
+    message, and a hash of what the request asked for, so a retry can be told from a
+    different request reusing the key. Deleting the message deletes its key.
+
+    A table of its own rather than columns of ``messages``: a unique index there would hold
+    ``(account_id, NULL)`` for every create without a key, and a Galera cluster certifies
+    those as one key, so keyless creates for one account through different nodes would
+    fail each other's commits.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    idempotency_key: Mapped[str] = mapped_column(IdempotencyKeyString, primary_key=True)
+    message_id: Mapped[str] = mapped_column(CHAR(MESSAGE_ID_LENGTH), nullable=False)
+    request_hash: Mapped[str] = mapped_column(CHAR(SHA256_HEX_LENGTH), nullable=False)
+
+    __table_args__ = (
+        # Deleting a message finds its key by the message id.
+        Index("ix_idempotency_keys_message_id", "message_id"),
+        MYSQL_TABLE_OPTIONS,
+    )
 
 
 class NumberSpelling(db.Model):

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from deploy.front import FrontError, find_nginx
 from messaging import create_app
 from messaging.extensions import db
-from messaging.models import ApiKey, Message
+from messaging.models import ApiKey, IdempotencyKey, Message
 from tests.servers import RunningServer, free_port, running_server
 from tests.tcp_proxy import TcpProxy
 
@@ -109,6 +109,7 @@ def app(database_url: str, log_file: Path, app_config: dict) -> Iterator[Flask]:
     with app.app_context():
         db.session.execute(delete(Message))
         db.session.execute(delete(ApiKey))
+        db.session.execute(delete(IdempotencyKey))
         db.session.commit()
         db.engine.dispose()
 

@@ -13,13 +13,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sql_select
 
 from messaging.clock import utc_now
 from messaging.deletion import PURGE_BATCH_SIZE
 from messaging.extensions import db
-from messaging.models import Message
+from messaging.models import IdempotencyKey, Message
 from messaging.version import __version__
 from tests.servers import REPO_ROOT, VENV_BIN, server_environment
 
@@ -70,6 +70,34 @@ def test_purge_deletes_exactly_the_messages_older_than_the_cutoff(app, runner, i
     assert "in 3 batches" in result.output
     # not a terminal: the summary line and no progress bar
     assert result.output.count("\n") == 1
+
+
+def test_purge_frees_the_idempotency_keys_of_what_it_deletes(app, client, runner):
+    def create(key):
+        body = {"account_id": 4, "sender_number": "+15551230001", "receiver_number": "+1555987"}
+        return client.post("/v1/create", json=body, headers={"Idempotency-Key": key})
+
+    old, young = (create(key).get_json()["message_id"] for key in ("old-key", "young-key"))
+    with app.app_context():
+        db.session.execute(
+            update(Message)
+            .where(Message.message_id == old)
+            .values(created_at=utc_now() - timedelta(days=2))
+        )
+        db.session.commit()
+
+    result = runner.invoke(args=["purge", "--older-than", "1d"])
+
+    assert result.exit_code == 0, result.output
+    assert remaining(app) == {young}
+    with app.app_context():
+        assert set(db.session.scalars(sql_select(IdempotencyKey.message_id))) == {young}
+    again = create("old-key")
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.get_json()["message_id"] != old
+    replayed = create("young-key")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json()["message_id"] == young
 
 
 def test_purge_of_one_account_leaves_the_others(app, runner, insert_messages):

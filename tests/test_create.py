@@ -10,7 +10,7 @@ from sqlalchemy import event, exc, func, insert, select
 from messaging.clock import utc_now
 from messaging.create import create_message, request_hash
 from messaging.extensions import db
-from messaging.models import Message
+from messaging.models import IdempotencyKey, Message
 from messaging.search import get_message
 
 FIELDS = {
@@ -22,13 +22,14 @@ FIELDS = {
 
 
 @contextmanager
-def before_first_insert(action):
-    """Run ``action(values)`` on another connection just before the first INSERT of a message."""
+def before_first_insert(action, table="messages"):
+    """Run ``action(values)`` on another connection just before a create's first INSERT into
+    ``table``."""
     engine = db.engine
     done = []
 
     def listener(connection, statement, multiparams, params, options):
-        if statement.is_insert and statement.table.name == "messages" and not done:
+        if statement.is_insert and statement.table.name == table and not done:
             done.append(True)
             with engine.begin() as other:
                 action(other, multiparams[0] if multiparams else params)
@@ -72,18 +73,19 @@ def test_a_key_stored_between_lookup_and_insert_is_rolled_back_and_replayed(app)
     winner = "019ab6c4-7d2e-7c41-9a57-3f1e2d4c5b6a"
 
     def the_same_request_wins(other, values):
+        other.execute(insert(Message), {**FIELDS, "message_id": winner})
         other.execute(
-            insert(Message),
+            insert(IdempotencyKey),
             {
-                **FIELDS,
-                "message_id": winner,
+                "account_id": FIELDS["account_id"],
                 "idempotency_key": "race-1",
+                "message_id": winner,
                 "request_hash": request_hash(FIELDS),
             },
         )
 
     with app.app_context():
-        with before_first_insert(the_same_request_wins) as done:
+        with before_first_insert(the_same_request_wins, table="idempotency_keys") as done:
             created = create_message(**FIELDS, idempotency_key="race-1")
         assert done
         assert created.replayed

@@ -93,6 +93,13 @@ def test_key_of_a_deleted_message_can_be_used_again(client):
     assert again.get_json()["message_id"] != first["message_id"]
 
 
+def test_deleting_another_message_leaves_a_key_in_place(client):
+    keyed = post(client, "key-5").get_json()
+    other = post(client, None).get_json()
+    assert client.delete(f"/v1/messages/{other['message_id']}").status_code == 204
+    assert post(client, "key-5").get_json() == keyed
+
+
 @pytest.mark.parametrize("key", ["a", "x" * 255, "order 17/retry:1", "~!@#$%^&*()_+{}|<>?"])
 def test_accepts_keys_of_printable_ascii(client, key):
     assert post(client, key).status_code == 200

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from messaging import create_app
 from messaging.clock import utc_now
+from messaging.create import request_hash
 from messaging.extensions import db
 from messaging.migrations import alembic_config as messaging_alembic_config
 from messaging.models import FULLTEXT_INDEX, Message, modelled_on
@@ -220,8 +221,9 @@ def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
     app = app_on(fastapi_database)
     with app.app_context(), db.engine.connect() as connection:
         new_columns = connection.execute(
-            text("SELECT message_text, created_at, idempotency_key FROM messages")
+            text("SELECT message_text, created_at FROM messages")
         ).all()
+        keys = connection.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one()
         heads = MigrationContext.configure(connection).get_current_heads()
         inspector = inspect(connection)
         columns = {column["name"] for column in inspector.get_columns("messages")}
@@ -230,7 +232,8 @@ def test_init_db_adopts_the_fastapi_table_and_keeps_every_row(fastapi_database):
         spellings = set(connection.execute(text("SELECT number, spelling FROM number_spellings")))
         modelled = modelled_on(connection.dialect.name)["include_object"]
         db.engine.dispose()
-    assert set(new_columns) == {(None, None, None)}  # an old row's time is not invented
+    assert set(new_columns) == {(None, None)}  # an old row's time is not invented
+    assert keys == 0
     # Valid numbers in another spelling, by their normalised form; nothing else.
     assert spellings == {
         ("+15551234567", "+1 555-123-4567"),
@@ -527,3 +530,53 @@ def test_mariadb_text_index_is_fulltext(app):
             {"name": FULLTEXT_INDEX},
         ).scalar_one()
     assert kind == "FULLTEXT"
+
+
+KEYS_TABLE_REVISION = "0006"
+
+
+def test_keys_table_migration_keeps_every_stored_key(app, client):
+    """Keys stored in the messages table before 0006 replay after it, and back after a
+    downgrade."""
+    body = {"account_id": 3, "sender_number": "+15551230001", "receiver_number": "+15559870001"}
+    with app.app_context():
+        flask_migrate.downgrade(revision=f"{KEYS_TABLE_REVISION}-1")
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO messages (message_id, account_id, sender_number,"
+                        " receiver_number, created_at, idempotency_key, request_hash) VALUES"
+                        " ('00000000-0000-7000-8000-000000000001', 3, '+15551230001',"
+                        " '+15559870001', '2026-11-28 12:00:00', 'before-0006', :hash),"
+                        " ('00000000-0000-7000-8000-000000000002', 3, '+15551230001',"
+                        " '+15559870001', '2026-11-28 12:00:01', NULL, NULL)"
+                    ),
+                    {"hash": request_hash({**body, "message_text": None})},
+                )
+        finally:
+            flask_migrate.upgrade()
+
+    replay = client.post("/v1/create", json=body, headers={"Idempotency-Key": "before-0006"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json()["message_id"] == "00000000-0000-7000-8000-000000000001"
+    changed = client.post(
+        "/v1/create",
+        json={**body, "account_id": 3, "message_text": "other"},
+        headers={"Idempotency-Key": "before-0006"},
+    )
+    assert changed.status_code == 422
+
+    with app.app_context():
+        flask_migrate.downgrade(revision=f"{KEYS_TABLE_REVISION}-1")
+        try:
+            with db.engine.connect() as connection:
+                keyed = connection.execute(
+                    text(
+                        "SELECT message_id, idempotency_key FROM messages"
+                        " WHERE idempotency_key IS NOT NULL"
+                    )
+                ).all()
+        finally:
+            flask_migrate.upgrade()
+    assert keyed == [("00000000-0000-7000-8000-000000000001", "before-0006")]
