@@ -16,17 +16,28 @@ ended the transaction itself (its last word on the connection was COMMIT or
 ROLLBACK) and the server's status flags, which every OK packet carries, say no
 transaction is open. A connection used directly through the DBAPI is always
 rolled back.
+
+A request's session is closed as the request ends, after its response is made: a
+rollback that fails then (the server went away, or a Galera node stopped serving, right
+after the last query) throws the session's connections away instead of turning a
+finished response into an error page.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from flask import Flask
 from pymysql.constants import SERVER_STATUS
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, uses_pymysql
+from messaging.extensions import db
+
+log = logging.getLogger(__name__)
 
 # In the pool's per-connection ``info``: whether SQLAlchemy's last word was COMMIT or ROLLBACK.
 ENDED_BY_SQLALCHEMY = "messaging_transaction_ended"
@@ -83,3 +94,25 @@ def watch_connections(engine: Engine) -> None:
         event.listen(engine, "commit", _note_transaction_ended)
         event.listen(engine, "rollback", _note_transaction_ended)
         event.listen(engine, "reset", _roll_back_unless_ended)
+
+
+def close_sessions_quietly(app: Flask) -> None:
+    """Close each request's session as it ends; should its rollback fail, discard its
+    connections and log it, rather than raise after the response is made. Runs before
+    Flask-SQLAlchemy's own teardown, which then finds nothing left to close."""
+
+    @app.teardown_appcontext
+    def close_session(error: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except sa_exc.SQLAlchemyError as failure:
+            cause = getattr(failure, "orig", None) or failure
+            log.warning(
+                "database connection lost as a request ended, discarded: %s %s",
+                type(cause).__name__,
+                getattr(cause, "args", ())[:1],
+            )
+            try:
+                db.session().invalidate()
+            finally:
+                db.session.registry.clear()

@@ -250,6 +250,7 @@ def wait_for_query_waiting_on_a_lock(admin: pymysql.Connection, timeout: float =
             cursor.execute(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
                 " WHERE STATE LIKE 'Waiting for table%%' AND ID <> CONNECTION_ID()"
+                " AND DB = DATABASE()"
             )
             if cursor.fetchone()[0]:
                 return
@@ -309,3 +310,22 @@ def test_database_errors_never_quote_statement_parameters(app):
         db.session.rollback()
     assert SENDER not in str(raised.value)
     assert SECRET_TEXT not in str(raised.value)
+
+
+def test_a_connection_lost_after_the_last_query_still_gives_the_response(mariadb_app):
+    """The request's work is done and its response made; the connection dies before the
+    request's end rolls its session back. The client gets the response, not an error page."""
+
+    @mariadb_app.get("/test/read-then-lose-the-connection")
+    def read_then_lose_the_connection():
+        own_id = db.session.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+        with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
+            cursor.execute(f"KILL CONNECTION {own_id}")
+        return {"read": True}
+
+    client = mariadb_app.test_client()
+    response = client.get("/test/read-then-lose-the-connection")
+    assert response.status_code == 200
+    assert response.get_json() == {"read": True}
+    # The next request gets a working connection.
+    assert client.get(LIST_PATH).status_code == 200
