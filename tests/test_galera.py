@@ -20,10 +20,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from messaging import create_app
 from messaging.config import settings_from_env
+from messaging.conflicts import MYSQL_DEADLOCK, mysql_error_code
 from messaging.extensions import db
 from messaging.galera import sync_wait_for
 from tests.conftest import reset_schema
@@ -89,6 +91,19 @@ class Cluster:
     def rows(self, node: int, sql: str, **params: object) -> list[tuple]:
         with self.engine(node).connect() as connection:
             return [tuple(row) for row in connection.execute(text(sql), params)]
+
+    def conflicts(self) -> int:
+        """Transactions the nodes have rolled back for conflicts so far: failed certifications
+        and local transactions aborted by replicated ones, summed over the nodes."""
+        return sum(
+            int(value)
+            for node in NODES
+            for _, value in self.rows(
+                node,
+                "SHOW GLOBAL STATUS WHERE variable_name IN"
+                " ('wsrep_local_cert_failures', 'wsrep_local_bf_aborts')",
+            )
+        )
 
     def kill_node(self, node: int) -> None:
         cluster_script("kill-node", str(node))
@@ -178,6 +193,7 @@ def empty_messages(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("galera_database")
     with request.getfixturevalue("galera_cluster").engine(1).begin() as connection:
         connection.execute(text("DELETE FROM messages"))
+        connection.execute(text("DELETE FROM idempotency_keys"))
 
 
 def create(
@@ -316,11 +332,50 @@ def test_keyless_creates_for_one_account_through_every_node_all_succeed(
     services: list[RunningServer], galera_cluster: Cluster
 ) -> None:
     calls = [lambda s=services[n % 3], n=n: create(s, 34, f"keyless {n}") for n in range(270)]
+    conflicts_before = galera_cluster.conflicts()
 
     responses = concurrently(calls, clients=9)
 
     assert Counter(response.status for response in responses) == {200: 270}
     assert galera_cluster.scalar(3, "SELECT COUNT(*) FROM messages WHERE account_id = 34") == 270
+    # Not one lost and retried: keyless creates share no certification key.
+    assert galera_cluster.conflicts() == conflicts_before
+
+
+def test_a_transaction_that_fails_certification_stores_nothing(galera_cluster: Cluster) -> None:
+    """What the retries rest on: error 1213 means the whole transaction is gone."""
+
+    def store(connection: Connection, message_id: str) -> None:
+        connection.execute(
+            text(
+                "INSERT INTO messages (message_id, account_id, sender_number, receiver_number,"
+                " created_at) VALUES (:id, 38, '+15551230001', '+15559870001', NOW(6))"
+            ),
+            {"id": message_id},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (account_id, idempotency_key, message_id,"
+                " request_hash) VALUES (38, 'contested', :id, REPEAT('0', 64))"
+            ),
+            {"id": message_id},
+        )
+
+    loser, winner = str(uuid.uuid4()), str(uuid.uuid4())
+    with galera_cluster.engine(1).connect() as first:
+        store(first, loser)
+        # The same key through another node, committed first: replicated to node 1, it
+        # aborts the open transaction there.
+        with galera_cluster.engine(2).begin() as second:
+            store(second, winner)
+        with pytest.raises(OperationalError) as lost:
+            first.commit()
+    assert mysql_error_code(lost.value) == MYSQL_DEADLOCK
+    for node in NODES:
+        assert galera_cluster.rows(
+            node, "SELECT message_id FROM messages WHERE account_id = 38"
+        ) == [(winner,)]
+        assert galera_cluster.rows(node, "SELECT message_id FROM idempotency_keys") == [(winner,)]
 
 
 def test_concurrent_deletes_through_every_node_answer_one_204_and_404s(
@@ -400,3 +455,52 @@ def test_purge_completes_while_other_nodes_take_creates(
         )
         == 0
     )
+
+
+def test_a_node_killed_mid_load_loses_no_acknowledged_create(
+    services: list[RunningServer], galera_cluster: Cluster
+) -> None:
+    """Careful clients write through every node while node 3 crashes and rejoins: each
+    acknowledged create is there afterwards exactly once, and a failure is only ever a 503."""
+    account_id = 39
+    stop = threading.Event()
+    acknowledged: list[str] = []
+    statuses: Counter = Counter()
+
+    def keep_creating(service: RunningServer) -> None:
+        while not stop.is_set():
+            key = str(uuid.uuid4())
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    response = create(service, account_id, "through a crash", key)
+                except OSError:
+                    statuses["no answer"] += 1
+                    time.sleep(0.1)
+                    continue
+                statuses[response.status] += 1
+                if response.status == 200:
+                    acknowledged.append(response.json()["message_id"])
+                    break
+                time.sleep(0.1)
+
+    with ThreadPoolExecutor(len(services) * 2) as writers:
+        for service in services * 2:
+            writers.submit(keep_creating, service)
+        try:
+            time.sleep(2)
+            galera_cluster.kill_node(3)
+            time.sleep(3)
+        finally:
+            galera_cluster.start_node(3)
+            time.sleep(2)
+            stop.set()
+
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[503] > 0  # the instance on node 3 had no database for a while
+    assert len(acknowledged) == len(set(acknowledged))
+    for node in NODES:
+        stored = galera_cluster.rows(
+            node, "SELECT message_id FROM messages WHERE account_id = :account", account=account_id
+        )
+        assert sorted(message_id for (message_id,) in stored) == sorted(acknowledged)
