@@ -20,9 +20,8 @@ from typing import TypeVar
 from sqlalchemy import exc as sa_exc
 
 from messaging.extensions import db
+from messaging.mysql_errors import MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT, mysql_error_code
 
-MYSQL_DEADLOCK = 1213
-MYSQL_LOCK_WAIT_TIMEOUT = 1205
 CONFLICT_ERROR_CODES = frozenset({MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT})
 # Attempts of one transaction before the client is told to retry (about 0.3 s of pauses at most).
 TRANSACTION_ATTEMPTS = 6
@@ -37,12 +36,6 @@ log = logging.getLogger(__name__)
 
 class WriteConflictError(Exception):
     """A write lost to concurrent writes on every attempt; nothing of it was stored."""
-
-
-def mysql_error_code(error: BaseException) -> int | None:
-    """The MySQL error number behind a SQLAlchemy error, if there is one."""
-    args = getattr(getattr(error, "orig", None), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
 
 
 def is_write_conflict(error: BaseException) -> bool:

@@ -10,9 +10,18 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-from messaging.conflicts import WriteConflictError, is_write_conflict, mysql_error_code
+from messaging.conflicts import WriteConflictError, is_write_conflict
 from messaging.create import IdempotencyKeyConflictError, IdempotencyKeyReusedError
 from messaging.metrics import service_metrics
+from messaging.mysql_errors import (
+    CLIENT_ERROR_CODES,
+    MYSQL_ACCESS_DENIED,
+    MYSQL_ACCESS_DENIED_NO_PASSWORD,
+    MYSQL_DATABASE_ACCESS_DENIED,
+    MYSQL_UNKNOWN_DATABASE,
+    SERVER_UNAVAILABLE_CODES,
+    mysql_error_code,
+)
 from messaging.protocol import (
     BODY_TOO_LARGE_DETAIL,
     DATABASE_FAILED_DETAIL,
@@ -31,25 +40,18 @@ from messaging.request_log import current_request_id
 
 # Connection refused, lost or timed out, pool exhausted: all mean "try again soon".
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
-# The server errors among OperationalError that mean it cannot serve us now: access denied or
-# no such database (a setting to fix), too many connections, a Galera node not ready (not
-# synced, or outside the primary component), shutting down, connections aborted or killed.
-# The client's own errors (2000 to 2999: cannot connect, server gone, connection lost) mean
-# the same. Other server errors are reported as failures.
-SERVER_UNAVAILABLE_CODES = frozenset(
-    {1044, 1045, 1049, 1698, 1040, 1047, 1053, 1077, 1152, 1153, 1158, 1159, 1160, 1161, 1927}
-)
-CLIENT_ERROR_CODES = range(2000, 3000)
 
 log = logging.getLogger(__name__)
 
 # MySQL/MariaDB client and server error codes that say why the database refused: these
 # are fixed by configuration, not by waiting, so they are logged as errors with their name.
 ACCESS_DENIED_CODES = {
-    1044: "access denied to the database (check DB_NAME and the user's grants)",
-    1045: "access denied (check DB_USER and DB_PASSWORD)",
-    1049: "unknown database (check DB_NAME)",
-    1698: "access denied (check DB_USER and DB_PASSWORD)",
+    MYSQL_DATABASE_ACCESS_DENIED: (
+        "access denied to the database (check DB_NAME and the user's grants)"
+    ),
+    MYSQL_ACCESS_DENIED: "access denied (check DB_USER and DB_PASSWORD)",
+    MYSQL_UNKNOWN_DATABASE: "unknown database (check DB_NAME)",
+    MYSQL_ACCESS_DENIED_NO_PASSWORD: "access denied (check DB_USER and DB_PASSWORD)",
 }
 
 
@@ -57,8 +59,7 @@ def describe_database_error(error: BaseException) -> tuple[int, str]:
     """A log level and a line for a database error: the driver's class and code, and what a
     configuration error means. Never the message text, which may quote SQL parameters."""
     cause = getattr(error, "orig", None) or error
-    args = getattr(cause, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
+    code = mysql_error_code(error)
     described = f"{type(cause).__name__} ({code})" if code is not None else type(cause).__name__
     if isinstance(cause, TimeoutError):
         described = f"{described}: {cause}"  # the service's own words, no SQL in them

@@ -31,6 +31,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from messaging.extensions import db
+from messaging.mysql_errors import (
+    MYSQL_ACCESS_DENIED,
+    MYSQL_ACCESS_DENIED_NO_PASSWORD,
+    MYSQL_DATABASE_ACCESS_DENIED,
+    MYSQL_UNKNOWN_DATABASE,
+    mysql_error_code,
+)
 
 # The adoption path: its directory under migrations/, its first and last revisions,
 # and the revision of this service's history whose schema its last one leaves.
@@ -47,11 +54,6 @@ FASTAPI_COLUMNS = {
     "receiver_number": String,
 }
 
-# MySQL errors that waiting cannot cure.
-MYSQL_DATABASE_ACCESS_DENIED = 1044
-MYSQL_ACCESS_DENIED = 1045
-MYSQL_UNKNOWN_DATABASE = 1049
-MYSQL_ACCESS_DENIED_NO_PASSWORD = 1698
 # How often a long migration step reports that it is still at work.
 PROGRESS_INTERVAL_SECONDS = 5.0
 
@@ -68,14 +70,9 @@ def target(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def error_code(error: sa_exc.DBAPIError) -> int | None:
-    args = getattr(error.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def permanent_connect_error(error: sa_exc.DBAPIError, url: URL) -> str | None:
     """What to tell the operator about a connection failure that waiting cannot cure."""
-    code = error_code(error)
+    code = mysql_error_code(error)
     where = target(url)
     user, name = url.username or "", url.database or ""
     if code == MYSQL_UNKNOWN_DATABASE:
