@@ -5,8 +5,8 @@ from __future__ import annotations
 import http
 from typing import Any
 
+from flask import Flask
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import default_exceptions
 
 from messaging.config import DEFAULT_MAX_CONTENT_LENGTH
@@ -75,23 +75,37 @@ def error_example(status: http.HTTPStatus) -> dict[str, Any]:
     return {"type": "about:blank", "title": status.phrase, "status": status.value, **members}
 
 
+def status_response(status: http.HTTPStatus) -> dict[str, Any]:
+    """The response component of ``status``: an error's problem+json body, with its example
+    and the headers it comes with."""
+    response: dict[str, Any] = {"description": status.phrase}
+    if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
+        response["headers"] = {RETRY_AFTER_HEADER: RETRY_AFTER_DOC}
+    if status == http.HTTPStatus.UNAUTHORIZED:
+        response["headers"] = {WWW_AUTHENTICATE_HEADER: WWW_AUTHENTICATE_DOC}
+    if status >= 400:
+        response["content"] = {
+            PROBLEM_MIMETYPE: {"schema": ProblemSchema, "example": error_example(status)}
+        }
+    return response
+
+
 class ProblemApi(Api):
-    """flask-smorest's ``Api`` documenting every error as problem+json."""
+    """flask-smorest's ``Api`` documenting every error as problem+json.
+
+    ``init_app`` registers a response component per status, as JSON; then ours replace them
+    under the same names. Both are lazy, so the document lists only those routes refer to.
+    ``ERROR_SCHEMA`` is ours so that flask-smorest's first set adds no schema of its own.
+    """
 
     ERROR_SCHEMA = ProblemSchema
 
-    def _register_responses(self) -> None:
+    def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        super().init_app(app, spec_kwargs=spec_kwargs)
         for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-                response["example"] = error_example(status)
-            if status == http.HTTPStatus.SERVICE_UNAVAILABLE:
-                response["headers"] = {RETRY_AFTER_HEADER: RETRY_AFTER_DOC}
-            if status == http.HTTPStatus.UNAUTHORIZED:
-                response["headers"] = {WWW_AUTHENTICATE_HEADER: WWW_AUTHENTICATE_DOC}
-            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "An error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+            self.spec.components.response(status.name, status_response(status), lazy=True)
+        default_error = {
+            "description": "An error",
+            "content": {PROBLEM_MIMETYPE: {"schema": ProblemSchema}},
+        }
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default_error, lazy=True)
