@@ -145,8 +145,10 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     found = {}
     for operation in COMPARED:
         servers = scenarios[operation]
-        found[f"{operation}/floor"] = ratio(servers[SERVICE]["rate"], servers[FLOOR]["rate"])
-        found[f"{operation}/peer"] = ratio(servers[SERVICE]["rate"], servers[PEER]["rate"])
+        for server in (FLOOR, PEER):
+            found[f"{operation}/{server}"] = ratio(
+                servers[SERVICE]["rate"], servers[server]["rate"]
+            )
     for operation in SCALED:
         servers = scenarios[operation]
         found[f"{operation} p99 large/small"] = ratio(
@@ -155,29 +157,28 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     return {name: round(value, 3) for name, value in found.items()}
 
 
+def throughput_checks(found: dict[str, float], server: str, target: float) -> list[Check]:
+    """Per compared operation: the service's throughput over ``server``'s, at least ``target``."""
+    listed = []
+    for operation in COMPARED:
+        value = found[f"{operation}/{server}"]
+        listed.append(
+            Check(
+                f"{operation} throughput service/{server} = {value:.2f} (target >= {target})",
+                value >= target,
+            )
+        )
+    return listed
+
+
 def checks(results: dict[str, Any]) -> list[Check]:
     """Each target of issue 14 and whether this run met it."""
     settings, memory = results["settings"], results["memory"]
     found = ratios(results)
-    listed = []
-    for operation in COMPARED:
-        value = found[f"{operation}/floor"]
-        listed.append(
-            Check(
-                f"{operation} throughput service/floor = {value:.2f}"
-                f" (target >= {FLOOR_RATIO_TARGET})",
-                value >= FLOOR_RATIO_TARGET,
-            )
-        )
-    for operation in COMPARED:
-        value = found[f"{operation}/peer"]
-        listed.append(
-            Check(
-                f"{operation} throughput service/peer = {value:.2f}"
-                f" (target >= {PEER_RATIO_TARGET})",
-                value >= PEER_RATIO_TARGET,
-            )
-        )
+    listed = [
+        *throughput_checks(found, FLOOR, FLOOR_RATIO_TARGET),
+        *throughput_checks(found, PEER, PEER_RATIO_TARGET),
+    ]
     for operation in SCALED:
         value = found[f"{operation} p99 large/small"]
         listed.append(
