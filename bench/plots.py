@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +38,25 @@ def _grouped_bars(axes: Any, groups: list[str], series: dict[str, list[float]], 
     axes.margins(y=0.15)
 
 
+def _series(
+    scenarios: dict[str, Any], operations: Sequence[str], servers: Sequence[str], measure: str
+) -> dict[str, list[float]]:
+    """``measure`` of each operation, one list per server: the bars of ``_grouped_bars``."""
+    return {server: [scenarios[op][server][measure] for op in operations] for server in servers}
+
+
 def throughput(results: dict[str, Any], path: Path) -> Path:
     scenarios = results["scenarios"]
     operations = list(COMPARED)
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI)
     rates, p99s = figure.subplots(1, 2)
     servers = (SERVICE, FLOOR, PEER)
-    _grouped_bars(
-        rates,
-        operations,
-        {server: [scenarios[op][server]["rate"] for op in operations] for server in servers},
-        ",.0f",
-    )
-    rates.set_title("requests/s (higher is better)", fontsize=10)
-    _grouped_bars(
-        p99s,
-        operations,
-        {server: [scenarios[op][server]["p99_ms"] for op in operations] for server in servers},
-        ".0f",
-    )
-    p99s.set_title("p99 ms (lower is better)", fontsize=10)
+    for axes, measure, fmt, title in (
+        (rates, "rate", ",.0f", "requests/s (higher is better)"),
+        (p99s, "p99_ms", ".0f", "p99 ms (lower is better)"),
+    ):
+        _grouped_bars(axes, operations, _series(scenarios, operations, servers, measure), fmt)
+        axes.set_title(title, fontsize=10)
     rates.legend(fontsize=7, loc="upper right")
     figure.suptitle(_title(results, f"{results['settings']['rows']:,} rows"), fontsize=10)
     return _save(figure, path)
@@ -67,10 +67,7 @@ def scale(results: dict[str, Any], path: Path) -> Path:
     small, large = f"{settings['small_rows']:,} rows", f"{settings['rows']:,} rows"
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI)
     axes = figure.subplots()
-    series = {
-        SERVICE_SMALL: [scenarios[op][SERVICE_SMALL]["p99_ms"] for op in SCALED],
-        SERVICE: [scenarios[op][SERVICE]["p99_ms"] for op in SCALED],
-    }
+    series = _series(scenarios, SCALED, (SERVICE_SMALL, SERVICE), "p99_ms")
     _grouped_bars(axes, list(SCALED), series, ".0f")
     handles, _ = axes.get_legend_handles_labels()
     axes.legend(handles, [f"service, {small}", f"service, {large}"], fontsize=8)
