@@ -19,16 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import Select, insert, select
+from sqlalchemy import exc as sa_exc
 
 from messaging.clock import utc_now
-from messaging.conflicts import MYSQL_DEADLOCK, mysql_error_code, retry_on_conflict
+from messaging.conflicts import retry_on_conflict
 from messaging.extensions import db
 from messaging.ids import new_message_id
 from messaging.masking import mask_number
 from messaging.metrics import service_metrics
 from messaging.models import MESSAGE_COLUMNS, IdempotencyKey, Message
+from messaging.mysql_errors import MYSQL_DEADLOCK, mysql_error_code
 from messaging.records import MESSAGE_FIELDS, MessageRecord
 
 # A concurrent create with the same idempotency key can make an insert fail in

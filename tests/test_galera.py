@@ -25,9 +25,9 @@ from sqlalchemy.exc import OperationalError
 
 from messaging import create_app
 from messaging.config import settings_from_env
-from messaging.conflicts import MYSQL_DEADLOCK, mysql_error_code
 from messaging.extensions import db
 from messaging.galera import sync_wait_for
+from messaging.mysql_errors import MYSQL_DEADLOCK, mysql_error_code
 from tests.conftest import reset_schema
 from tests.servers import (
     REPO_ROOT,
