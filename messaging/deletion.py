@@ -18,9 +18,9 @@ from messaging.models import IdempotencyKey, Message
 
 # Rows removed per purge transaction: small enough that no lock is held for long.
 PURGE_BATCH_SIZE = 1000
-# A purge batch runs unattended and may wait: on a Galera cluster, creates committed on other
-# nodes abort a batch far more often than a single delete (InnoDB's FULLTEXT bookkeeping;
-# README, "Running on a cluster"), so it gets many more attempts, and longer pauses.
+# A purge batch runs unattended and may wait: on a Galera cluster, creates replicated from
+# other nodes abort a batch of deletes now and then (README, "Running on a cluster"), so it
+# gets many more attempts than a request's write, and longer pauses.
 PURGE_BATCH_ATTEMPTS = 30
 PURGE_PAUSE_CAP_SECONDS = 1.0
 
