@@ -226,6 +226,18 @@ def test_commands_log_to_the_console_only_and_never_warn_about_auth(tmp_path):
     assert "AUTH_ENABLED" not in helped.stdout + helped.stderr + migrated.stdout + migrated.stderr
 
 
+def test_commands_run_where_the_service_could_not_write_its_log_file(tmp_path):
+    # /sys refuses new files even to root: the service would stop at start with one line.
+    settings = {
+        "LOG_FILE": "/sys/messaging-test/app.log",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite3'}",
+    }
+    migrated = run_flask("init-db", **settings)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database schema is up to date" in migrated.stdout
+    assert "Traceback" not in migrated.stderr
+
+
 @pytest.mark.parametrize(("value", "migrates"), [("", False), ("0", False), ("1", True)])
 def test_init_db_on_start_migrates_only_when_asked(tmp_path, value, migrates):
     database = tmp_path / "m.sqlite3"
