@@ -124,13 +124,21 @@ class Server:
         self.log.close()
 
 
-def start(name: str, arguments: list[str], environment: dict[str, str], log_dir: Path) -> Server:
-    """Run gunicorn with ``arguments`` on a free loopback port; wait until /health answers."""
+def start(
+    name: str,
+    arguments: list[str],
+    environment: dict[str, str],
+    log_dir: Path,
+    port: int | None = None,
+) -> Server:
+    """Run gunicorn with ``arguments`` on loopback (``port``, or a free one); wait until
+    /health answers."""
     return launch(
         name,
         lambda port: [GUNICORN, *arguments, "--bind", f"127.0.0.1:{port}"],
         environment,
         log_dir,
+        port,
     )
 
 
@@ -139,9 +147,10 @@ def launch(
     command: Callable[[int], list[str]],
     environment: dict[str, str],
     log_dir: Path,
+    port: int | None = None,
 ) -> Server:
-    """Run ``command(port)`` on a free loopback port; wait until /health answers."""
-    port = free_port()
+    """Run ``command(port)`` on loopback (``port``, or a free one); wait until /health answers."""
+    port = port or free_port()
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -156,9 +165,11 @@ def launch(
     return server
 
 
-def start_service(name: str, environment: dict[str, str], log_dir: Path) -> Server:
+def start_service(
+    name: str, environment: dict[str, str], log_dir: Path, port: int | None = None
+) -> Server:
     """The service as operators run it: its own ``gunicorn.conf.py``, bound to loopback."""
-    return start(name, ["--config", "gunicorn.conf.py", "wsgi:app"], environment, log_dir)
+    return start(name, ["--config", "gunicorn.conf.py", "wsgi:app"], environment, log_dir, port)
 
 
 def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: Path) -> Server:
