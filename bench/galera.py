@@ -9,6 +9,7 @@ accounts, from the same total number of connections, in rounds of alternating or
 
 - (a) 1 instance, 2 workers, on node 1; the other nodes still apply every write;
 - (b) 3 instances, 2 workers each, one per node, the connections split evenly;
+- (b0) as (b), with ``DB_SYNC_WAIT=0``: what read-your-writes across nodes costs;
 - (c) 1 instance on the machine's own MariaDB: no replication, but with that server's own
   settings (``BENCH_GALERA_STANDALONE``; empty skips it).
 
@@ -36,6 +37,7 @@ CLUSTER_SCRIPT = servers.REPOSITORY / "scripts" / "galera-cluster.sh"
 NODES = (1, 2, 3)
 # Ports below the kernel's ephemeral range (32768-60999): see scripts/galera-cluster.sh.
 CLUSTER_PORTS = (24180, 24181, 24182)
+NO_SYNC_WAIT_PORTS = (24184, 24185, 24186)
 STANDALONE_PORT = 24183
 WORKERS_PER_INSTANCE = "2"
 ACCOUNTS = dataset.account_ids()[:4]
@@ -114,8 +116,11 @@ def request_lines() -> list[str]:
     return workload.mixed_lines(creates, reads, count=2 * CREATE_BODIES)
 
 
-def instance_environment(name: str, server: URL, workdir: Path) -> dict[str, str]:
-    """One instance's settings: its database, two workers, a log and metrics of its own."""
+def instance_environment(
+    name: str, server: URL, workdir: Path, sync_wait: str = ""
+) -> dict[str, str]:
+    """One instance's settings: its database, two workers, a log and metrics of its own,
+    and ``DB_SYNC_WAIT`` (empty: the service's default)."""
     metrics = workdir / f"metrics-{name}"
     metrics.mkdir(exist_ok=True)
     return {
@@ -123,7 +128,26 @@ def instance_environment(name: str, server: URL, workdir: Path) -> dict[str, str
         "WEB_CONCURRENCY": WORKERS_PER_INSTANCE,
         "LOG_FILE": str(workdir / f"{name}-app.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "DB_SYNC_WAIT": sync_wait,
     }
+
+
+def start_on_nodes(
+    label: str, nodes: dict[int, URL], ports: tuple[int, ...], workdir: Path, sync_wait: str
+) -> list[servers.Server]:
+    """One instance per node; every instance is stopped when any fails to start."""
+    started: list[servers.Server] = []
+    try:
+        for node, port in zip(NODES, ports, strict=True):
+            name = f"{label}{node}"
+            environment = instance_environment(name, nodes[node], workdir, sync_wait)
+            say(f"starting {name} on node {node} at 127.0.0.1:{port}")
+            started.append(servers.start_service(name, environment, workdir, port))
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    return started
 
 
 def drive(
@@ -184,7 +208,8 @@ def render(measured: list[Measured], settings: Settings) -> str:
         f"{'configuration':<44} {'requests/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
         "  load average after (1, 5, 15 min)"
     ]
-    for one in measured:
+    order = {key: index for index, key in enumerate(dict.fromkeys(one.key for one in measured))}
+    for one in sorted(measured, key=lambda one: order[one.key]):
         p50 = max(result.p50_ms for result in one.results)
         p99 = max(result.p99_ms for result in one.results)
         average = ", ".join(f"{value:.2f}" for value in one.load_average)
@@ -204,7 +229,7 @@ def render(measured: list[Measured], settings: Settings) -> str:
     lines.append(
         "mean requests/s: " + ", ".join(f"{key} {rates[key]:.0f}" for key in sorted(rates))
     )
-    for top, bottom in (("b", "a"), ("b", "c"), ("a", "c")):
+    for top, bottom in (("b", "a"), ("b0", "b"), ("b", "c"), ("a", "c")):
         if rates.get(top) and rates.get(bottom):
             lines.append(f"ratio {top}/{bottom}: {rates[top] / rates[bottom]:.2f}")
     lines.append(
@@ -234,14 +259,14 @@ def run(settings: Settings) -> int:
             dataset.create_database(
                 server, DATABASE, instance_environment("init-db", server, workdir)
             )
-        for node, port in zip(NODES, CLUSTER_PORTS, strict=True):
-            name = f"node{node}"
-            environment = instance_environment(name, nodes[node], workdir)
-            say(f"starting the instance on node {node} at 127.0.0.1:{port}")
-            started.append(servers.start_service(name, environment, workdir, port))
+        synced = start_on_nodes("node", nodes, CLUSTER_PORTS, workdir, "")
+        started += synced
+        unsynced = start_on_nodes("no-sync-wait-node", nodes, NO_SYNC_WAIT_PORTS, workdir, "0")
+        started += unsynced
         configurations = [
-            ("a", "(a) 1 instance on node 1", started[:1]),
-            ("b", "(b) 3 instances, one per node", started[:]),
+            ("a", "(a) 1 instance on node 1", synced[:1]),
+            ("b", "(b) 3 instances, one per node", synced),
+            ("b0", "(b0) as (b), DB_SYNC_WAIT=0", unsynced),
         ]
         if standalone:
             environment = instance_environment("standalone", standalone, workdir)
