@@ -30,10 +30,10 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from bench import dataset, load, servers, workload
+from bench.galera_conflicts import port as node_port
 from bench.run import _env_float, _env_int, database_url, round_order, say
 
 DATABASE = "messaging_bench_galera"
-CLUSTER_SCRIPT = servers.REPOSITORY / "scripts" / "galera-cluster.sh"
 NODES = (1, 2, 3)
 # Ports below the kernel's ephemeral range (32768-60999): see scripts/galera-cluster.sh.
 CLUSTER_PORTS = (24180, 24181, 24182)
@@ -92,15 +92,8 @@ class Measured:
 
 
 def node_server(node: int) -> URL:
-    """Node ``node``'s server URL, as the cluster script gives it (no database)."""
-    printed = subprocess.run(
-        [str(CLUSTER_SCRIPT), "url", str(node)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
-    return make_url(printed).set(database=None)
+    """Node ``node``'s server (no database), at the port the cluster script gives it."""
+    return URL.create("mysql+pymysql", username="root", host="127.0.0.1", port=node_port(node))
 
 
 def request_lines() -> list[str]:
