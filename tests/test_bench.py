@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bench import cpu_profile, dataset, floor, plots, report, servers, workload
+from bench import cpu_profile, dataset, floor, galera, plots, report, servers, workload
 from bench.load import Result
 from bench.report import Runs, table
 from bench.run import Settings, round_order
@@ -280,3 +280,30 @@ def test_floor_lists_and_searches_the_rows_the_service_does(mariadb_app, floor_o
         assert found.status_code == 200
         assert found.get_json() == expected.get_json(), path
         assert ("Link" in found.headers) == ("Link" in expected.headers), path
+
+
+def test_galera_requests_alternate_keyless_creates_and_20_row_first_pages():
+    lines = galera.request_lines()
+    creates, pages = lines[0::2], lines[1::2]
+    bodies = [json.loads(line.removeprefix("POST /v1/create ")) for line in creates]
+    assert all(line.startswith("POST /v1/create {") for line in creates)
+    assert {body["account_id"] for body in bodies} == set(galera.ACCOUNTS)
+    assert set(pages) == {
+        f"GET /v1/get/messages/{account}?limit={galera.PAGE_LIMIT}" for account in galera.ACCOUNTS
+    }
+
+
+def test_galera_ratio_compares_mean_requests_per_second_over_all_instances():
+    def result(requests: int) -> Result:
+        return Result(requests=requests, seconds=10.0, p50_ms=1.0, p99_ms=2.0, errors=0)
+
+    load_average = (1.0, 1.0, 1.0)
+    measured = [
+        galera.Measured("a", "(a)", [result(1000)], load_average),
+        galera.Measured("b", "(b)", [result(300), result(300), result(300)], load_average),
+        galera.Measured("b", "(b)", [result(200), result(200), result(300)], load_average),
+        galera.Measured("a", "(a)", [result(1000)], load_average),
+    ]
+    rendered = galera.render(measured, galera.Settings())
+    assert "mean requests/s: a 100, b 80" in rendered
+    assert "ratio b/a: 0.80" in rendered
