@@ -48,8 +48,9 @@ def pooled_connection_id(app: Flask) -> int:
             raw.close()
 
 
-def admin_connection(app: Flask) -> pymysql.Connection:
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+def admin_connection(app: Flask, database_url: str | None = None) -> pymysql.Connection:
+    """A connection of the test's own, to ``database_url`` (by default the app's database)."""
+    url = make_url(database_url or app.config["SQLALCHEMY_DATABASE_URI"])
     return pymysql.connect(
         host=url.host,
         port=url.port or 3306,
@@ -262,7 +263,7 @@ def wait_for_query_waiting_on_a_lock(admin: pymysql.Connection, timeout: float =
     "route", range(6), ids=["create", "idempotent-create", "list", "search", "get", "delete"]
 )
 def test_connection_cut_mid_query_is_503_with_retry_after_not_a_500(
-    database_proxy, proxied_database_url, log_file, route
+    database_proxy, proxied_database_url, mariadb_database, log_file, route
 ):
     app = create_app(
         {
@@ -276,7 +277,9 @@ def test_connection_cut_mid_query_is_503_with_retry_after_not_a_500(
     assert stored.status_code == 200
     method, path, options = routes_that_query(stored.get_json()["message_id"])[route]
 
-    with admin_connection(app) as admin:
+    # Straight to the server, not through the proxy: cutting the proxy must not end the lock
+    # (and let the request's query finish) before it has cut the request's connection.
+    with admin_connection(app, mariadb_database) as admin:
         with admin.cursor() as cursor:
             # The request's query waits on the lock; the connection is cut while it waits.
             cursor.execute("LOCK TABLES messages WRITE")
