@@ -353,6 +353,12 @@ class MessageBatchCreateSchema(ma.Schema):
     messages = MessageBatch(required=True, metadata={"example": [EXAMPLE_CREATE]})
 
 
+# At least one character that is not white space as ``str.split`` sees it. JSON Schema
+# patterns are ECMAScript, whose ``\s`` leaves out U+001C to U+001F and U+0085: split
+# splits at those too, so the class names them.
+SEARCH_TEXT_PATTERN = r"[^\s\u001c-\u001f\u0085]"
+
+
 class SearchText(fields.String):
     """Words to find in message text; loads as the list of words, split at white space."""
 
@@ -437,6 +443,7 @@ class SearchArgsSchema(PageArgsSchema):
             " E.g. `parcel tuesday`.",
             "minLength": 1,
             "maxLength": SEARCH_TEXT_MAX_LENGTH,
+            "pattern": SEARCH_TEXT_PATTERN,
         }
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import marshmallow as ma
@@ -17,6 +18,7 @@ from messaging.limits import (
 )
 from messaging.pagination import encode_cursor
 from messaging.schemas import (
+    SEARCH_TEXT_PATTERN,
     IdempotencyHeaderSchema,
     MessageCreateSchema,
     MessageSchema,
@@ -156,6 +158,22 @@ def test_page_arguments_bound_the_size_and_decode_the_cursor():
     assert errors_of(schema, {"cursor": "not-ours"}) == {
         "cursor": ["Not a cursor from this service's Link header."]
     }
+
+
+# Every character ``str.split`` splits at: each alone is no word to search for.
+WHITE_SPACE = [chr(code) for code in range(0x3001) if chr(code).isspace()]
+
+
+@pytest.mark.parametrize("character", WHITE_SPACE, ids=lambda c: f"U+{ord(c):04X}")
+def test_search_text_of_white_space_alone_is_refused_as_its_documented_pattern_says(character):
+    assert errors_of(SearchArgsSchema(), {"q": character * 3}) == {
+        "q": ["Give at least one word to search for."]
+    }
+    # What a client sees in the OpenAPI document rules it out too (the pattern's classes mean
+    # the same in Python's re as in JSON Schema's ECMAScript for these characters).
+    assert re.search(SEARCH_TEXT_PATTERN, character * 3) is None
+    assert SearchArgsSchema().load({"q": f"{character}parcel{character}"})["q"] == ["parcel"]
+    assert re.search(SEARCH_TEXT_PATTERN, f"{character}parcel{character}")
 
 
 def test_search_refuses_unknown_parameters():
