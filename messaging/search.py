@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import Enum
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, union_all
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select, union_all
 
 from messaging.extensions import db
 from messaging.legacy_values import message_id_spellings, number_spellings
 from messaging.models import MESSAGE_COLUMNS, Message
 from messaging.records import MessageRecord, Page
-from messaging.text_search import text_condition
+from messaging.text_search import TEXT_QUERY_PARAMETER, text_condition, text_query
 
 # Ids start at 1: ``id <= NO_ID`` is an empty range every query planner reads as one.
 NO_ID = 0
@@ -25,6 +27,40 @@ TIME_RANGE_SCAN_MAX_ROWS = 250_000
 # A list reads each row's id (where the next page starts) and the record's columns:
 # table rows, not ORM objects, since nothing on a page is ever changed.
 PAGE_COLUMNS = (Message.id, *MESSAGE_COLUMNS)
+# The columns a list filters on, by the names of their value lists.
+LIST_COLUMNS = {
+    "message_id": Message.message_id,
+    "sender_number": Message.sender_number,
+    "receiver_number": Message.receiver_number,
+    "account_id": Message.account_id,
+}
+# Statements kept, one per query shape: the shapes in use are a few dozen.
+STATEMENTS_KEPT = 512
+
+# Built once, their values bound at each execution: a lookup by id, anywhere or within
+# the listed accounts.
+_BY_ID = select(*MESSAGE_COLUMNS).where(
+    Message.message_id.in_(bindparam("message_ids", expanding=True))
+)
+_GET_STATEMENTS = {
+    False: _BY_ID,
+    True: _BY_ID.where(Message.account_id.in_(bindparam("account_ids", expanding=True))),
+}
+# The oldest and newest creation times, and the smallest and largest id, of the table.
+STORED_TIMES_AND_IDS = select(
+    select(func.min(Message.created_at)).scalar_subquery(),
+    select(func.max(Message.created_at)).scalar_subquery(),
+    select(func.min(Message.id)).scalar_subquery(),
+    select(func.max(Message.id)).scalar_subquery(),
+)
+
+
+class IdRange(Enum):
+    """What a time range adds to a list's walk along ``id`` (see ``time_range_ids``)."""
+
+    NONE = "none"  # nothing: the walk is not worth bounding
+    BOUNDED = "bounded"  # first_id <= id <= last_id
+    EMPTY = "empty"  # no message was created in the range
 
 
 @dataclass(frozen=True)
@@ -51,11 +87,11 @@ class SearchFilters:
 
 def get_message(message_id: str, account_ids: Sequence[int] | None = None) -> MessageRecord | None:
     """The message with this id, or None; ``account_ids`` confines the lookup."""
-    query = select(*MESSAGE_COLUMNS).where(Message.message_id.in_(message_id_spellings(message_id)))
+    params: dict[str, Any] = {"message_ids": message_id_spellings(message_id)}
     if account_ids is not None:
-        query = query.where(Message.account_id.in_(account_ids))
+        params["account_ids"] = account_ids
     # first(): on SQLite an old table may hold one id in both letter cases.
-    row = db.session.execute(query).first()
+    row = db.session.execute(_GET_STATEMENTS[account_ids is not None], params).first()
     return None if row is None else MessageRecord(*row)
 
 
@@ -67,7 +103,8 @@ def search_messages(filters: SearchFilters, limit: int, before: int | None = Non
     if filters.match_nothing():
         return Page([], None)
     filters = with_stored_spellings(filters)
-    rows = db.session.execute(search_statement(filters, limit + 1, before)).all()
+    statement, params = search_statement(filters, limit + 1, before)
+    rows = db.session.execute(statement, params).all()
     messages = [MessageRecord(*row[1:]) for row in rows[:limit]]
     next_before = rows[limit - 1][0] if len(rows) > limit else None
     return Page(messages, next_before)
@@ -84,8 +121,29 @@ def with_stored_spellings(filters: SearchFilters) -> SearchFilters:
     )
 
 
-def search_statement(filters: SearchFilters, limit: int, before: int | None = None) -> Select[Any]:
-    """The query behind every list: newest first, ``limit`` rows below the ``before`` id.
+@dataclass(frozen=True)
+class QueryShape:
+    """What decides a list query's SQL, apart from its values: the value lists given (by
+    column name), the one split into branches and its number of values, which bounds
+    apply, and how text is matched. Queries of one shape share one statement, built once,
+    whose values are bind parameters: building and keying a statement of ten branches
+    costs more Python time than running it."""
+
+    lists: tuple[str, ...]
+    split: str | None
+    split_values: int
+    before: bool
+    created_after: bool
+    created_before: bool
+    id_range: IdRange
+    text: tuple[bool, bool, bool] | None  # on SQLite, matches nothing, checked on rows read
+
+
+def search_statement(
+    filters: SearchFilters, limit: int, before: int | None = None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The query behind every list, newest first, ``limit`` rows below the ``before`` id,
+    and its parameters.
 
     ``col IN (a, b) ORDER BY id DESC LIMIT n`` cannot read the ``(col, id)``
     index in order: the database either reads every row of every value and
@@ -99,35 +157,73 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
     ``time_range_ids``), so that no walk along ``id`` crosses rows outside it.
 
     Text is matched through the text index; where a walk along a value's index meets
-    few rows, MariaDB/MySQL check it on each row read instead (see ``TextCondition``).
+    few rows, MariaDB/MySQL check it on each row read instead (see ``TextQuery``).
     """
-    created_after, created_before = filters.created_after, filters.created_before
-    lists: dict[Any, list[Any]] = {
-        column: list(dict.fromkeys(values))  # duplicates would repeat rows across branches
-        for column, values in (
-            (Message.message_id, filters.message_ids),
-            (Message.sender_number, filters.sender_numbers),
-            (Message.receiver_number, filters.receiver_numbers),
-            (Message.account_id, filters.account_ids),
+    lists = {
+        name: list(dict.fromkeys(values))  # duplicates would repeat rows across branches
+        for name, values in (
+            ("message_id", filters.message_ids),
+            ("sender_number", filters.sender_numbers),
+            ("receiver_number", filters.receiver_numbers),
+            ("account_id", filters.account_ids),
         )
         if values
     }
-    conditions: list[ColumnElement[bool]] = []
-    if before is not None:
-        conditions.append(Message.id < before)
-    if created_after is not None:
-        conditions.append(Message.created_at >= created_after)
-    if created_before is not None:
-        conditions.append(Message.created_at < created_before)
-    conditions += time_range_ids(created_after, created_before, filtered=bool(lists))
-    on_rows_read: list[ColumnElement[bool]] = []
+    params: dict[str, Any] = {"limit": limit, "before": before}
+    params["created_after"], params["created_before"] = (
+        filters.created_after,
+        filters.created_before,
+    )
+    id_range, params["first_id"], params["last_id"] = time_range_ids(
+        filters.created_after, filters.created_before, filtered=bool(lists)
+    )
+    text = None
     if filters.text_words:
-        text = text_condition(filters.text_words)
-        (on_rows_read if lists and text.on_rows_read else conditions).append(text.condition)
-
+        query = text_query(filters.text_words)
+        params[TEXT_QUERY_PARAMETER] = query.text
+        text = (query.on_sqlite, not query.text, bool(lists) and query.on_rows_read)
     split = _column_to_split(lists)
-    if split is None:
-        filtered = [column.in_(values) for column, values in lists.items()]
+    for name, values in lists.items():
+        if name == split:
+            params.update((f"{name}_{index}", value) for index, value in enumerate(values))
+        else:
+            params[name] = values
+    shape = QueryShape(
+        lists=tuple(lists),
+        split=split,
+        split_values=len(lists[split]) if split else 0,
+        before=before is not None,
+        created_after=filters.created_after is not None,
+        created_before=filters.created_before is not None,
+        id_range=id_range,
+        text=text,
+    )
+    return statement_of_shape(shape), params
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def statement_of_shape(shape: QueryShape) -> Select[Any]:
+    """The statement for every query of ``shape`` (see ``search_statement``)."""
+    conditions: list[ColumnElement[bool]] = []
+    if shape.before:
+        conditions.append(Message.id < bindparam("before"))
+    if shape.created_after:
+        conditions.append(Message.created_at >= bindparam("created_after"))
+    if shape.created_before:
+        conditions.append(Message.created_at < bindparam("created_before"))
+    if shape.id_range is IdRange.EMPTY:
+        conditions.append(Message.id <= NO_ID)
+    elif shape.id_range is IdRange.BOUNDED:
+        conditions += [Message.id >= bindparam("first_id"), Message.id <= bindparam("last_id")]
+    on_rows_read: list[ColumnElement[bool]] = []
+    if shape.text is not None:
+        on_sqlite, matches_nothing, checked_on_rows_read = shape.text
+        condition = text_condition(on_sqlite, matches_nothing)
+        (on_rows_read if checked_on_rows_read else conditions).append(condition)
+    limit = bindparam("limit", type_=Integer)
+
+    if shape.split is None:
+        filtered = [LIST_COLUMNS[name].in_(bindparam(name, expanding=True)) for name in shape.lists]
         return (
             select(*PAGE_COLUMNS)
             .where(*filtered, *conditions)
@@ -136,16 +232,21 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
             .limit(limit)
         )
 
-    others = [column.in_(values) for column, values in lists.items() if column is not split]
+    split = LIST_COLUMNS[shape.split]
+    others = [
+        LIST_COLUMNS[name].in_(bindparam(name, expanding=True))
+        for name in shape.lists
+        if name != shape.split
+    ]
     branches = [
         # A condition in HAVING may only name selected columns.
         select(Message.id, *([Message.message_text] if on_rows_read else []))
-        .where(split == value, *others, *conditions)
+        .where(split == bindparam(f"{shape.split}_{index}"), *others, *conditions)
         .having(*on_rows_read)
         .order_by(Message.id.desc())
         .limit(limit)
         .subquery()
-        for value in lists[split]
+        for index in range(shape.split_values)
     ]
     # SQLite allows no ORDER BY/LIMIT inside a compound select: each branch is a subquery.
     merged = union_all(*(select(branch.c.id) for branch in branches)).subquery()
@@ -155,8 +256,9 @@ def search_statement(filters: SearchFilters, limit: int, before: int | None = No
 
 def time_range_ids(
     created_after: datetime | None, created_before: datetime | None, *, filtered: bool
-) -> list[ColumnElement[bool]]:
-    """Bounds on ``id`` that hold for every row in the time range, when cheap to find.
+) -> tuple[IdRange, int | None, int | None]:
+    """Bounds on ``id`` that hold for every row in the time range, when cheap to find: the
+    kind of range and its first and last id.
 
     Lists walk ``id`` backwards, and ids grow with creation time, so a time
     bound far from the newest rows makes that walk cross every row in between
@@ -170,22 +272,15 @@ def time_range_ids(
     so it never costs much more than it can save.
     """
     if created_after is None and created_before is None:
-        return []
-    oldest, newest, first_id, last_id = db.session.execute(
-        select(
-            select(func.min(Message.created_at)).scalar_subquery(),
-            select(func.max(Message.created_at)).scalar_subquery(),
-            select(func.min(Message.id)).scalar_subquery(),
-            select(func.max(Message.id)).scalar_subquery(),
-        )
-    ).one()
+        return IdRange.NONE, None, None
+    oldest, newest, first_id, last_id = db.session.execute(STORED_TIMES_AND_IDS).one()
     if oldest is None or newest is None or oldest >= newest:
-        return []
+        return IdRange.NONE, None, None
     start = max(created_after or oldest, oldest)
     end = min(created_before or newest, newest)
     share = max((end - start) / (newest - oldest), 0.0)
     if share > 0.5 or (filtered and share * (last_id - first_id) > TIME_RANGE_SCAN_MAX_ROWS):
-        return []
+        return IdRange.NONE, None, None
     in_range: list[ColumnElement[bool]] = []
     if created_after is not None:
         in_range.append(Message.created_at >= created_after)
@@ -195,13 +290,13 @@ def time_range_ids(
         select(func.min(Message.id), func.max(Message.id)).where(*in_range)
     ).one()
     if first is None:
-        return [Message.id <= NO_ID]
-    return [Message.id >= first, Message.id <= last]
+        return IdRange.EMPTY, None, None
+    return IdRange.BOUNDED, first, last
 
 
-def _column_to_split(lists: dict[Any, list[Any]]) -> Any | None:
+def _column_to_split(lists: dict[str, list[Any]]) -> str | None:
     """The filter column whose values become branches, or None when one query reads in order."""
-    if Message.message_id in lists:
+    if "message_id" in lists:
         return None
     if not lists or any(len(values) == 1 for values in lists.values()):
         return None

@@ -23,7 +23,18 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Engine, column, false, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    bindparam,
+    column,
+    false,
+    select,
+    table,
+    text,
+)
 
 from messaging.extensions import db
 from messaging.models import SQLITE_TEXT_INDEX_TABLE, Message
@@ -111,9 +122,14 @@ def fts5_query(words: Sequence[str], indexed: IndexedWords) -> str:
 _server_rules: weakref.WeakKeyDictionary[Engine, IndexedWords] = weakref.WeakKeyDictionary()
 
 
+# The bind parameter that carries a search's query text.
+TEXT_QUERY_PARAMETER = "text_query"
+
+
 @dataclass(frozen=True)
-class TextCondition:
-    """ "The message text holds every word", and where a query may check it.
+class TextQuery:
+    """A user's words as the session's database reads them: ``text``, the query for its text
+    index ("" when the index holds none of the words, which matches nothing).
 
     MariaDB/MySQL answer a ``MATCH`` in ``WHERE`` through the FULLTEXT index: every row
     holding the words is read, then filtered and sorted, which for a common word in a
@@ -121,27 +137,38 @@ class TextCondition:
     in ``HAVING`` leaves the access to the other filters' index and is checked on each
     row read (the words' row set is still looked up once, in memory). So where a query
     walks an index range of an account, a number or ids, ``on_rows_read`` says the
-    condition belongs in ``HAVING``, with ``message_text`` among the selected columns.
+    condition may go in ``HAVING``, with ``message_text`` among the selected columns.
     """
 
-    condition: ColumnElement[bool]
-    on_rows_read: bool
+    text: str
+    on_sqlite: bool
+
+    @property
+    def on_rows_read(self) -> bool:
+        return bool(self.text) and not self.on_sqlite
 
 
-def text_condition(words: Sequence[str]) -> TextCondition:
-    """The condition "the message text holds every one of ``words``", for the session's
-    database; false when the index holds none of them."""
+def text_query(words: Sequence[str]) -> TextQuery:
+    """The query text that finds messages holding every one of ``words``, for the session's
+    database."""
     connection = db.session.connection()
     if connection.dialect.name == "sqlite":
-        query = fts5_query(words, IndexedWords())
-        matching = select(SQLITE_TEXT_INDEX.c.rowid).where(
-            SQLITE_TEXT_INDEX.c.message_text.match(query)
-        )
-        return TextCondition(Message.id.in_(matching) if query else false(), on_rows_read=False)
+        return TextQuery(fts5_query(words, IndexedWords()), on_sqlite=True)
     rule = _server_rules.get(connection.engine)
     if rule is None:
         rule = _server_rules[connection.engine] = read_indexed_words(connection)
-    query = boolean_mode_query(words, rule)
-    if not query:
-        return TextCondition(false(), on_rows_read=False)
-    return TextCondition(Message.message_text.match(query), on_rows_read=True)
+    return TextQuery(boolean_mode_query(words, rule), on_sqlite=False)
+
+
+def text_condition(on_sqlite: bool, matches_nothing: bool) -> ColumnElement[bool]:
+    """The condition "the message text holds the words", with the query text left to the
+    ``TEXT_QUERY_PARAMETER`` bind parameter."""
+    if matches_nothing:
+        return false()
+    query = bindparam(TEXT_QUERY_PARAMETER, type_=String)
+    if on_sqlite:
+        matching = select(SQLITE_TEXT_INDEX.c.rowid).where(
+            SQLITE_TEXT_INDEX.c.message_text.match(query)
+        )
+        return Message.id.in_(matching)
+    return Message.message_text.match(query)

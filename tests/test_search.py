@@ -129,9 +129,14 @@ def test_search_repeated_values_do_not_repeat_rows(app, rows):
         )[:LIMIT]
 
 
-def explain(statement):
+def explain(statement_and_params):
+    statement, params = statement_and_params
     dialect = db.engine.dialect
-    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    sql = str(
+        statement.params(params).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+        )
+    )
     prefix = "EXPLAIN " if dialect.name == "mysql" else "EXPLAIN QUERY PLAN "
     return [row._asdict() for row in db.session.execute(text(prefix + sql))]
 
