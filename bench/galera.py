@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, make_url
 
 from bench import dataset, load, servers, workload
 from bench.galera_conflicts import port as node_port
-from bench.run import _env_float, _env_int, database_url, round_order, say
+from bench.run import database_url, env_float, env_int, round_order, say
 
 DATABASE = "messaging_bench_galera"
 NODES = (1, 2, 3)
@@ -58,10 +58,10 @@ class Settings:
     @classmethod
     def from_environment(cls) -> Settings:
         return cls(
-            seconds=_env_float("BENCH_GALERA_SECONDS", cls.seconds),
-            warmup_seconds=_env_float("BENCH_GALERA_WARMUP_SECONDS", cls.warmup_seconds),
-            rounds=_env_int("BENCH_GALERA_ROUNDS", cls.rounds),
-            connections=_env_int("BENCH_GALERA_CONNECTIONS", cls.connections),
+            seconds=env_float("BENCH_GALERA_SECONDS", cls.seconds),
+            warmup_seconds=env_float("BENCH_GALERA_WARMUP_SECONDS", cls.warmup_seconds),
+            rounds=env_int("BENCH_GALERA_ROUNDS", cls.rounds),
+            connections=env_int("BENCH_GALERA_CONNECTIONS", cls.connections),
             standalone=os.environ.get("BENCH_GALERA_STANDALONE", cls.standalone).strip(),
         )
 

@@ -45,12 +45,12 @@ PROFILE_CONNECTIONS = 2
 RSS_SAMPLE_SECONDS = 1.0
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip().replace("_", "")
     return int(raw) if raw else default
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     return float(raw) if raw else default
 
@@ -78,13 +78,13 @@ class Settings:
             cls(rows=50_000, seconds=3, warmup_seconds=1, memory_requests=5_000) if smoke else cls()
         )
         return cls(
-            rows=_env_int("BENCH_ROWS", base.rows),
-            small_rows=_env_int("BENCH_SMALL_ROWS", base.small_rows),
-            seconds=_env_float("BENCH_SECONDS", base.seconds),
-            warmup_seconds=_env_float("BENCH_WARMUP_SECONDS", base.warmup_seconds),
-            rounds=_env_int("BENCH_ROUNDS", base.rounds),
-            connections=_env_int("BENCH_CONNECTIONS", base.connections),
-            memory_requests=_env_int("BENCH_MEMORY_REQUESTS", base.memory_requests),
+            rows=env_int("BENCH_ROWS", base.rows),
+            small_rows=env_int("BENCH_SMALL_ROWS", base.small_rows),
+            seconds=env_float("BENCH_SECONDS", base.seconds),
+            warmup_seconds=env_float("BENCH_WARMUP_SECONDS", base.warmup_seconds),
+            rounds=env_int("BENCH_ROUNDS", base.rounds),
+            connections=env_int("BENCH_CONNECTIONS", base.connections),
+            memory_requests=env_int("BENCH_MEMORY_REQUESTS", base.memory_requests),
             server=os.environ.get("BENCH_DATABASE_SERVER", base.server),
             database=os.environ.get("BENCH_DATABASE", base.database),
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),

@@ -169,11 +169,12 @@ def search_statement(
         )
         if values
     }
-    params: dict[str, Any] = {"limit": limit, "before": before}
-    params["created_after"], params["created_before"] = (
-        filters.created_after,
-        filters.created_before,
-    )
+    params: dict[str, Any] = {
+        "limit": limit,
+        "before": before,
+        "created_after": filters.created_after,
+        "created_before": filters.created_before,
+    }
     id_range, params["first_id"], params["last_id"] = time_range_ids(
         filters.created_after, filters.created_before, filtered=bool(lists)
     )
