@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from messaging.commands import register_commands
 from messaging.config import SQLITE_FILENAME, engine_options, settings_from_env
-from messaging.connections import close_sessions_quietly, watch_connections
+from messaging.connections import close_connections_quietly, watch_connections
 from messaging.errors import register_error_handlers
 from messaging.extensions import api, db, migrate
 from messaging.galera import wait_for_cluster_on_connect
@@ -65,11 +65,11 @@ def configure_database(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind db (its connections watched, its sessions closed without raising; read-your-writes
-    on a Galera node), migrate, the API
-    with its document parts, metrics, and traces when they are asked for."""
+    """Bind db (its connections watched, each request's closed without raising; read-your-writes
+    on a Galera node), migrate, the API with its document parts, metrics, and traces when they
+    are asked for."""
     db.init_app(app)
-    close_sessions_quietly(app)
+    close_connections_quietly(app)
     with app.app_context():
         watch_connections(db.engine)
         wait_for_cluster_on_connect(db.engine, app.config.get("DB_SYNC_WAIT"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from messaging.clock import utc_now
+from messaging.connections import current_connection
 from messaging.extensions import db
 from messaging.models import ApiKey
 
@@ -61,9 +62,15 @@ def revoke_api_key(key_id: int) -> ApiKey | None:
 def find_caller(token: str) -> Caller | None:
     """The caller a token belongs to, or None when it is unknown or revoked."""
     token_hash = hash_token(token)
-    key = db.session.scalars(
-        select(ApiKey).where(ApiKey.token_hash == token_hash, ApiKey.revoked_at.is_(None))
-    ).one_or_none()
+    key = (
+        current_connection()
+        .execute(
+            select(ApiKey.id, ApiKey.account_id, ApiKey.token_hash).where(
+                ApiKey.token_hash == token_hash, ApiKey.revoked_at.is_(None)
+            )
+        )
+        .one_or_none()
+    )
     # The index lookup finds the row by hash; the final word is a constant-time comparison.
     if key is None or not hmac.compare_digest(key.token_hash, token_hash):
         return None

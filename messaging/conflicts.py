@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.mysql_errors import MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT, mysql_error_code
 
 CONFLICT_ERROR_CODES = frozenset({MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT})
@@ -50,9 +50,10 @@ def retry_on_conflict(
     attempts: int = TRANSACTION_ATTEMPTS,
     pause_cap: float = PAUSE_CAP_SECONDS,
 ) -> T:
-    """Run ``transaction`` (which ends by committing on the session) until no conflict stops it.
+    """Run ``transaction`` (which ends by committing on the request's connection) until no
+    conflict stops it.
 
-    After a deadlock or failed certification the session is rolled back and the whole
+    After a deadlock or failed certification the connection is rolled back and the whole
     transaction runs again, after a random pause of at most ``pause_cap`` seconds;
     ``WriteConflictError`` when all ``attempts`` lost. Any other error propagates at once.
     """
@@ -62,7 +63,7 @@ def retry_on_conflict(
         except sa_exc.OperationalError as error:
             if mysql_error_code(error) != MYSQL_DEADLOCK:
                 raise
-            db.session.rollback()
+            current_connection().rollback()
             if attempt + 1 == attempts:
                 log.warning("write conflict: gave up after %d attempts", attempts)
                 raise WriteConflictError from error

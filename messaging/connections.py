@@ -1,5 +1,5 @@
-"""PyMySQL connections: quick to give up on a vanished database, patient with queries, and
-rolled back on return only when they may hold a transaction.
+"""Database connections: one per request, and PyMySQL's quick to give up on a vanished
+database, patient with queries, and rolled back on return only when they may hold a transaction.
 
 PyMySQL has one read timeout for everything a connection waits for. A query
 deserves a patient one (``MYSQL_READ_TIMEOUT``). But the handshake of a new
@@ -17,10 +17,13 @@ ROLLBACK) and the server's status flags, which every OK packet carries, say no
 transaction is open. A connection used directly through the DBAPI is always
 rolled back.
 
-A request's session is closed as the request ends, after its response is made: a
-rollback that fails then (the server went away, or a Galera node stopped serving, right
-after the last query) throws the session's connections away instead of turning a
-finished response into an error page.
+A request does all its database work on one connection, ``current_connection()``: the
+lookup of its API key, its reads, its INSERT and COMMIT (the pattern of Flask's tutorial,
+``get_db`` on ``g``, with SQLAlchemy Core). It is checked out of the pool on first use and
+returned as the request ends, after its response is made: a rollback that fails then (the
+server went away, or a Galera node stopped serving, right after the last query) discards
+the connection instead of turning a finished response into an error page. The ORM session
+is left to the command-line commands that manage API keys.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from pymysql.constants import SERVER_STATUS
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import exc as sa_exc
@@ -39,6 +42,8 @@ from messaging.extensions import db
 
 log = logging.getLogger(__name__)
 
+# Where an app context keeps its connection, on ``flask.g``.
+CONNECTION_KEY = "db_connection"
 # In the pool's per-connection ``info``: whether SQLAlchemy's last word was COMMIT or ROLLBACK.
 ENDED_BY_SQLALCHEMY = "messaging_transaction_ended"
 
@@ -96,15 +101,28 @@ def watch_connections(engine: Engine) -> None:
         event.listen(engine, "reset", _roll_back_unless_ended)
 
 
-def close_sessions_quietly(app: Flask) -> None:
-    """Close each request's session as it ends; should its rollback fail, discard its
-    connections and log it, rather than raise after the response is made. Runs before
-    Flask-SQLAlchemy's own teardown, which then finds nothing left to close."""
+def current_connection() -> Connection:
+    """This request's (or command's) connection: checked out of the pool on first use,
+    returned as its app context ends."""
+    connection: Connection | None = g.get(CONNECTION_KEY)
+    if connection is None:
+        connection = db.engine.connect()
+        setattr(g, CONNECTION_KEY, connection)
+    return connection
+
+
+def close_connections_quietly(app: Flask) -> None:
+    """Return each app context's connection to the pool as the context ends; should the
+    rollback of an open transaction fail, log it (the pool has discarded the connection)
+    rather than raise after the response is made."""
 
     @app.teardown_appcontext
-    def close_session(error: BaseException | None) -> None:
+    def close_connection(error: BaseException | None) -> None:
+        connection: Connection | None = g.pop(CONNECTION_KEY, None)
+        if connection is None:
+            return
         try:
-            db.session.remove()
+            connection.close()
         except sa_exc.SQLAlchemyError as failure:
             cause = getattr(failure, "orig", None) or failure
             log.warning(
@@ -112,7 +130,3 @@ def close_sessions_quietly(app: Flask) -> None:
                 type(cause).__name__,
                 getattr(cause, "args", ())[:1],
             )
-            try:
-                db.session().invalidate()
-            finally:
-                db.session.registry.clear()

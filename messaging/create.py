@@ -1,7 +1,7 @@
-"""Storing messages: one message or a batch, in one transaction on the request's session,
+"""Storing messages: one message or a batch, in one transaction on the request's connection,
 replayed under an Idempotency-Key.
 
-Both backends and both routes take the same path: the session's connection (the one an
+Both backends and both routes take the same path: the request's connection (the one an
 API key lookup already opened, if any, so a create checks out one pooled connection), a
 Core insert of the table (for a batch, one executemany, which the driver sends as
 multi-row INSERTs), a commit, and a rollback when anything fails before the commit.
@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 
 from messaging.clock import utc_now
 from messaging.conflicts import retry_on_conflict
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.ids import new_message_id
 from messaging.masking import mask_number
 from messaging.metrics import service_metrics
@@ -174,14 +174,15 @@ def _find_batch(
     items: Sequence[dict[str, Any]], keys: Sequence[str], fingerprint: str
 ) -> list[MessageRecord] | None:
     """The batch stored under these keys, in request order; None when none of it was."""
-    rows = db.session.execute(
+    connection = current_connection()
+    rows = connection.execute(
         _stored_under_keys(IdempotencyKey.idempotency_key).where(
             IdempotencyKey.account_id.in_({item["account_id"] for item in items}),
             IdempotencyKey.idempotency_key.in_(set(keys)),
         )
     ).all()
     # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
-    db.session.commit()
+    connection.commit()
     if not rows:
         return None
     found = {(row.account_id, row.idempotency_key): row for row in rows}
@@ -220,16 +221,16 @@ def _stored_under_keys(*extra: Any) -> Select[Any]:
 def _insert_messages(
     rows: list[dict[str, Any]], key_rows: Sequence[dict[str, Any]] = ()
 ) -> list[MessageRecord]:
-    """INSERT the rows (after their idempotency keys' rows, if any) and COMMIT on the session;
-    rolled back when anything fails."""
+    """INSERT the rows (after their idempotency keys' rows, if any) and COMMIT on the request's
+    connection; rolled back when anything fails."""
+    connection = current_connection()
     try:
-        connection = db.session.connection()
         if key_rows:
             connection.execute(INSERT_KEY, key_rows)
         connection.execute(INSERT_MESSAGE, rows)
-        db.session.commit()
+        connection.commit()
     except BaseException:
-        db.session.rollback()
+        connection.rollback()
         raise
     messages = [MessageRecord(*(row[name] for name in MESSAGE_FIELDS)) for row in rows]
     service_metrics().messages_created.inc(len(messages))
@@ -248,13 +249,14 @@ def _insert_messages(
 
 def _find_by_idempotency_key(account_id: int, key: str) -> tuple[MessageRecord, str] | None:
     """The message stored under ``key`` and the hash of the request that stored it."""
-    row = db.session.execute(
+    connection = current_connection()
+    row = connection.execute(
         _stored_under_keys().where(
             IdempotencyKey.account_id == account_id, IdempotencyKey.idempotency_key == key
         )
     ).one_or_none()
     # Ends the read transaction: under REPEATABLE READ a later look must see new commits.
-    db.session.commit()
+    connection.commit()
     if row is None:
         return None
     return MessageRecord(*row[:-1]), row[-1]

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Select, delete, func, select
 
 from messaging.conflicts import retry_on_conflict
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.legacy_values import message_id_spellings
 from messaging.models import IdempotencyKey, Message
 
@@ -35,12 +35,13 @@ def delete_message(message_id: str, account_ids: Sequence[int] | None = None) ->
         statement = statement.where(Message.account_id.in_(account_ids))
 
     def delete_with_its_key() -> int:
-        deleted = db.session.execute(statement).rowcount
+        connection = current_connection()
+        deleted = connection.execute(statement).rowcount
         if deleted:
-            db.session.execute(
+            connection.execute(
                 delete(IdempotencyKey).where(IdempotencyKey.message_id.in_(spellings))
             )
-        db.session.commit()
+        connection.commit()
         return deleted
 
     # A delete that lost to a concurrent write deleted nothing: it runs again whole.
@@ -55,8 +56,9 @@ def count_messages_older_than(cutoff: datetime, account_id: int | None = None) -
     query = select(func.count()).select_from(Message).where(Message.created_at < cutoff)
     if account_id is not None:
         query = query.where(Message.account_id == account_id)
-    count = db.session.scalar(query) or 0
-    db.session.commit()
+    connection = current_connection()
+    count = connection.scalar(query) or 0
+    connection.commit()
     return count
 
 
@@ -90,13 +92,14 @@ def purge_messages_older_than(
 def _purge_batch(query: Select[tuple[int, str]]) -> int | None:
     """Delete one batch of the rows ``query`` selects, and their idempotency keys, in a
     transaction of its own; None when none are left."""
-    rows = db.session.execute(query).all()
+    connection = current_connection()
+    rows = connection.execute(query).all()
     if not rows:
-        db.session.commit()
+        connection.commit()
         return None
-    deleted = db.session.execute(delete(Message).where(Message.id.in_(r.id for r in rows)))
-    db.session.execute(
+    deleted = connection.execute(delete(Message).where(Message.id.in_(r.id for r in rows)))
+    connection.execute(
         delete(IdempotencyKey).where(IdempotencyKey.message_id.in_(r.message_id for r in rows))
     )
-    db.session.commit()
+    connection.commit()
     return deleted.rowcount

@@ -15,7 +15,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, exists, select
 
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.models import NumberSpelling
 
 _has_spellings: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
@@ -25,12 +25,13 @@ def number_spellings(numbers: Sequence[str] | None) -> Sequence[str] | None:
     """The normalised ``numbers`` and every stored spelling of them, for an IN list."""
     if not numbers:
         return numbers
-    engine = db.engine
+    connection = current_connection()
+    engine = connection.engine
     if engine not in _has_spellings:
-        _has_spellings[engine] = bool(db.session.scalar(select(exists(NumberSpelling.id))))
+        _has_spellings[engine] = bool(connection.scalar(select(exists(NumberSpelling.id))))
     if not _has_spellings[engine]:
         return numbers
-    spellings = db.session.scalars(
+    spellings = connection.scalars(
         select(NumberSpelling.spelling).where(NumberSpelling.number.in_(numbers)).distinct()
     )
     return [*numbers, *spellings]

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select, union_all
 
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.legacy_values import message_id_spellings, number_spellings
 from messaging.models import MESSAGE_COLUMNS, Message
 from messaging.records import MessageRecord, Page
@@ -91,7 +91,7 @@ def get_message(message_id: str, account_ids: Sequence[int] | None = None) -> Me
     if account_ids is not None:
         params["account_ids"] = account_ids
     # first(): on SQLite an old table may hold one id in both letter cases.
-    row = db.session.execute(_GET_STATEMENTS[account_ids is not None], params).first()
+    row = current_connection().execute(_GET_STATEMENTS[account_ids is not None], params).first()
     return None if row is None else MessageRecord(*row)
 
 
@@ -104,7 +104,7 @@ def search_messages(filters: SearchFilters, limit: int, before: int | None = Non
         return Page([], None)
     filters = with_stored_spellings(filters)
     statement, params = search_statement(filters, limit + 1, before)
-    rows = db.session.execute(statement, params).all()
+    rows = current_connection().execute(statement, params).all()
     messages = [MessageRecord(*row[1:]) for row in rows[:limit]]
     next_before = rows[limit - 1][0] if len(rows) > limit else None
     return Page(messages, next_before)
@@ -274,7 +274,8 @@ def time_range_ids(
     """
     if created_after is None and created_before is None:
         return IdRange.NONE, None, None
-    oldest, newest, first_id, last_id = db.session.execute(STORED_TIMES_AND_IDS).one()
+    connection = current_connection()
+    oldest, newest, first_id, last_id = connection.execute(STORED_TIMES_AND_IDS).one()
     if oldest is None or newest is None or oldest >= newest:
         return IdRange.NONE, None, None
     start = max(created_after or oldest, oldest)
@@ -287,7 +288,7 @@ def time_range_ids(
         in_range.append(Message.created_at >= created_after)
     if created_before is not None:
         in_range.append(Message.created_at < created_before)
-    first, last = db.session.execute(
+    first, last = connection.execute(
         select(func.min(Message.id), func.max(Message.id)).where(*in_range)
     ).one()
     if first is None:

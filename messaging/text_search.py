@@ -36,7 +36,7 @@ from sqlalchemy import (
     text,
 )
 
-from messaging.extensions import db
+from messaging.connections import current_connection
 from messaging.models import SQLITE_TEXT_INDEX_TABLE, Message
 
 # Runs of letters, digits and "_": what both engines' tokenizers keep as one word
@@ -128,7 +128,7 @@ TEXT_QUERY_PARAMETER = "text_query"
 
 @dataclass(frozen=True)
 class TextQuery:
-    """A user's words as the session's database reads them: ``text``, the query for its text
+    """A user's words as the request's database reads them: ``text``, the query for its text
     index ("" when the index holds none of the words, which matches nothing).
 
     MariaDB/MySQL answer a ``MATCH`` in ``WHERE`` through the FULLTEXT index: every row
@@ -149,9 +149,9 @@ class TextQuery:
 
 
 def text_query(words: Sequence[str]) -> TextQuery:
-    """The query text that finds messages holding every one of ``words``, for the session's
+    """The query text that finds messages holding every one of ``words``, for the request's
     database."""
-    connection = db.session.connection()
+    connection = current_connection()
     if connection.dialect.name == "sqlite":
         return TextQuery(fts5_query(words, IndexedWords()), on_sqlite=True)
     rule = _server_rules.get(connection.engine)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from messaging import create_app
 from messaging.config import MYSQL_CHECK_TIMEOUT, MYSQL_READ_TIMEOUT, engine_options
+from messaging.connections import current_connection
 from messaging.extensions import db
 
 OUTAGE_DEADLINE_SECONDS = 3.0
@@ -317,11 +318,11 @@ def test_database_errors_never_quote_statement_parameters(app):
 
 def test_a_connection_lost_after_the_last_query_still_gives_the_response(mariadb_app):
     """The request's work is done and its response made; the connection dies before the
-    request's end rolls its session back. The client gets the response, not an error page."""
+    request's end rolls its transaction back. The client gets the response, not an error page."""
 
     @mariadb_app.get("/test/read-then-lose-the-connection")
     def read_then_lose_the_connection():
-        own_id = db.session.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+        own_id = current_connection().execute(text("SELECT CONNECTION_ID()")).scalar_one()
         with admin_connection(mariadb_app) as admin, admin.cursor() as cursor:
             cursor.execute(f"KILL CONNECTION {own_id}")
         return {"read": True}
