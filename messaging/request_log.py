@@ -56,14 +56,14 @@ def note_messages_stored(count: int) -> None:
 
 
 def _finish_request(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = current_request_id()
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
     if not access_log.isEnabledFor(logging.INFO):
         return response
     path = loggable_path(request.path)
     client = request.remote_addr or "-"
-    user_agent = loggable_user_agent(request.user_agent.string)
+    user_agent = loggable_user_agent(request.headers.get("User-Agent", ""))
     fields = {
         "method": request.method,
         "path": path,
