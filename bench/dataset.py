@@ -20,6 +20,7 @@ from pathlib import Path
 import pymysql
 from sqlalchemy.engine import URL
 
+from bench.servers import REPOSITORY
 from messaging.pagination import encode_cursor
 
 ACCOUNTS = 64
@@ -68,8 +69,11 @@ def connect(server: URL, database: str | None = None) -> pymysql.Connection:
     )
 
 
-def create_database(server: URL, database: str, app_environment: dict[str, str]) -> None:
-    """Drop and create ``database``, then bring it to the newest migration with ``init-db``."""
+def create_database(
+    server: URL, database: str, app_environment: dict[str, str], checkout: Path = REPOSITORY
+) -> None:
+    """Drop and create ``database``, then bring it to the newest migration with the ``init-db``
+    of the service in ``checkout``."""
     with connect(server) as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
         cursor.execute(
@@ -78,7 +82,8 @@ def create_database(server: URL, database: str, app_environment: dict[str, str])
     flask = Path(sys.executable).with_name("flask")
     migrated = subprocess.run(
         [str(flask), "--app", "messaging", "init-db", "--wait", "10"],
-        env={**os.environ, **app_environment},
+        cwd=checkout,
+        env={**os.environ, **app_environment, "PYTHONPATH": str(checkout)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,6 +18,7 @@ from typing import Any
 from bench import cpu_profile, plots
 from bench.load import Result
 from bench.scenarios import (
+    BASELINE,
     COMPARED,
     FLOOR,
     PEER,
@@ -34,6 +35,8 @@ FLOOR_RATIO_TARGET = 0.70
 PEER_RATIO_TARGET = 1.5
 SCALE_P99_RATIO_TARGET = 1.5
 RSS_GROWTH_TARGET_PERCENT = 10.0
+# Against a baseline checkout (BENCH_BASELINE): each operation within 5 % of it, or better.
+BASELINE_RATIO_TARGET = 0.95
 
 Summary = dict[str, Any]
 
@@ -145,7 +148,9 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     found = {}
     for operation in COMPARED:
         servers = scenarios[operation]
-        for server in (FLOOR, PEER):
+        for server in (FLOOR, PEER, BASELINE):
+            if server not in servers:
+                continue
             found[f"{operation}/{server}"] = ratio(
                 servers[SERVICE]["rate"], servers[server]["rate"]
             )
@@ -179,6 +184,8 @@ def checks(results: dict[str, Any]) -> list[Check]:
         *throughput_checks(found, FLOOR, FLOOR_RATIO_TARGET),
         *throughput_checks(found, PEER, PEER_RATIO_TARGET),
     ]
+    if has_baseline(results):
+        listed += throughput_checks(found, BASELINE, BASELINE_RATIO_TARGET)
     for operation in SCALED:
         value = found[f"{operation} p99 large/small"]
         listed.append(
@@ -201,6 +208,28 @@ def checks(results: dict[str, Any]) -> list[Check]:
     return listed
 
 
+def has_baseline(results: dict[str, Any]) -> bool:
+    return all(BASELINE in results["scenarios"][operation] for operation in COMPARED)
+
+
+def baseline_table(scenarios: dict[str, dict[str, Summary]]) -> str:
+    """Requests/s and worker CPU per request of the service and the baseline checkout."""
+    lines = [
+        "| operation | service req/s | baseline req/s | service / baseline"
+        " | service CPU ms/req | baseline CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for operation, label in COMPARED.items():
+        service, baseline = scenarios[operation][SERVICE], scenarios[operation][BASELINE]
+        lines.append(
+            f"| {label} | {service['rate']:,.0f} | {baseline['rate']:,.0f}"
+            f" | {ratio(service['rate'], baseline['rate']):.2f}"
+            f" | {service['worker_cpu_ms_per_request']:.2f}"
+            f" | {baseline['worker_cpu_ms_per_request']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def render(results: dict[str, Any]) -> str:
     """The Markdown report of a run: machine, tables, memory, targets, profiles."""
     settings, scenarios, memory = results["settings"], results["scenarios"], results["memory"]
@@ -210,6 +239,9 @@ def render(results: dict[str, Any]) -> str:
     out += [f"- {name}: {value}" for name, value in results["machine"].items()]
     out += ["", f"Service, floor and FastAPI peer ({rows} rows; rounds alternate):", ""]
     out += [comparison_table(scenarios), ""]
+    if has_baseline(results):
+        out += [f"Service and the baseline checkout ({results['machine']['baseline']}):", ""]
+        out += [baseline_table(scenarios), ""]
     main_rows: list[tuple[str, Summary | None, str]] = []
     for operation, label in COMPARED.items():
         for server in (SERVICE, FLOOR, PEER):

@@ -6,6 +6,10 @@ Durations and sizes come from the environment (see ``Settings``); ``BENCH_SMOKE=
 a run of a few minutes that exercises every step. Runs that are compared with each other
 (service, floor and peer; 10,000 and 1,000,000 rows) alternate A B C, C B A, so drift of a
 shared machine falls on every side alike.
+
+``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say) as
+a side of every compared operation, on a database of its own that its ``init-db`` migrates
+and that holds the same rows: an A/B of two commits within one run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sqlalchemy.engine import URL, make_url
 from bench import cpu_profile, dataset, load, report, search_and_batch, servers, workload
 from bench.report import Runs, ratios
 from bench.scenarios import (
+    BASELINE,
     COMPARED,
     FLOOR,
     PEER,
@@ -70,6 +75,7 @@ class Settings:
     database: str = "messaging_bench"
     profile: bool = False
     output: Path | None = None
+    baseline: Path | None = None
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -89,11 +95,20 @@ class Settings:
             database=os.environ.get("BENCH_DATABASE", base.database),
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
             output=Path(os.environ["BENCH_OUTPUT"]) if os.environ.get("BENCH_OUTPUT") else None,
+            baseline=(
+                Path(os.environ["BENCH_BASELINE"]).resolve()
+                if os.environ.get("BENCH_BASELINE")
+                else None
+            ),
         )
 
     @property
     def small_database(self) -> str:
         return f"{self.database}_small"
+
+    @property
+    def baseline_database(self) -> str:
+        return f"{self.database}_baseline"
 
 
 def say(message: str) -> None:
@@ -115,7 +130,19 @@ def worker_cpu_seconds(server: servers.Server) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def machine_description(server: URL, gunicorn: dict[str, str]) -> dict[str, str]:
+def commit_of(checkout: Path) -> str:
+    return subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+def machine_description(
+    server: URL, gunicorn: dict[str, str], baseline: Path | None
+) -> dict[str, str]:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -126,14 +153,7 @@ def machine_description(server: URL, gunicorn: dict[str, str]) -> dict[str, str]
         cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
         mariadb, buffer_pool = cursor.fetchone()
     wrk = subprocess.run([load.wrk_path(), "-v"], capture_output=True, text=True, check=False)
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=servers.REPOSITORY,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {
+    described = {
         "cpu": f"{cpu}, {os.cpu_count()} cores",
         "memory": f"{memory_kib / 1024 / 1024:.1f} GiB",
         "kernel": platform.release(),
@@ -145,8 +165,11 @@ def machine_description(server: URL, gunicorn: dict[str, str]) -> dict[str, str]
             f" {gunicorn.get('threads', '1')} thread(s)"
         ),
         "fastapi peer": servers.peer_description(),
-        "commit": commit,
+        "commit": commit_of(servers.REPOSITORY),
     }
+    if baseline is not None:
+        described["baseline"] = f"{commit_of(baseline)} ({baseline})"
+    return described
 
 
 def round_order(sides: int, index: int) -> list[int]:
@@ -218,12 +241,17 @@ class Bench:
 
 def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[str, dataset.Targets]:
     targets = {}
-    for database, rows in (
-        (settings.small_database, settings.small_rows),
-        (settings.database, settings.rows),
-    ):
-        say(f"creating database {database} and migrating it")
-        dataset.create_database(server, database, app_environment(server, database, workdir))
+    databases = [
+        (settings.small_database, settings.small_rows, servers.REPOSITORY),
+        (settings.database, settings.rows, servers.REPOSITORY),
+    ]
+    if settings.baseline is not None:
+        databases.append((settings.baseline_database, settings.rows, settings.baseline))
+    for database, rows, checkout in databases:
+        say(f"creating database {database} and migrating it ({commit_of(checkout)})")
+        dataset.create_database(
+            server, database, app_environment(server, database, workdir), checkout
+        )
         seconds = dataset.seed(server, database, rows)
         say(f"  {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
         targets[database] = dataset.read_targets(server, database)
@@ -302,7 +330,7 @@ def run(settings: Settings) -> int:
     output = settings.output or workdir
     output.mkdir(parents=True, exist_ok=True)
     gunicorn = servers.service_settings(app_environment(server, settings.database, workdir))
-    machine = machine_description(server, gunicorn)
+    machine = machine_description(server, gunicorn, settings.baseline)
     say(f"settings: {asdict(settings)}")
     say(f"machine: {machine}")
     say(f"logs and request files: {workdir}")
@@ -340,6 +368,17 @@ def run(settings: Settings) -> int:
                 "service-10k", app_environment(server, settings.small_database, workdir), workdir
             )
         )
+        baseline = None
+        if settings.baseline is not None:
+            checkout = settings.baseline
+            baseline = start(
+                lambda: servers.start_service(
+                    "baseline",
+                    app_environment(server, settings.baseline_database, workdir),
+                    workdir,
+                    checkout=checkout,
+                )
+            )
         floor = start(lambda: servers.start_floor(gunicorn, large_url, workdir))
         peer = start(lambda: servers.start_peer(large_url, workdir))
         probe_id = large.message_ids[0]
@@ -357,7 +396,7 @@ def run(settings: Settings) -> int:
             bench.warm_up(service, files[kind])
         bench.warm_up(service_small, files["list-small"])
         bench.warm_up(service_small, files["search-small"])
-        for other in (floor, peer):
+        for other in (floor, peer, *([baseline] if baseline else [])):
             for kind in COMPARED:
                 bench.warm_up(other, files[kind])
 
@@ -370,6 +409,8 @@ def run(settings: Settings) -> int:
             }
             if operation in SCALED:
                 sides[SERVICE_SMALL] = (service_small, files[f"{operation}-small"])
+            if baseline is not None:
+                sides[BASELINE] = (baseline, files[operation])
             say(f"{operation}: {', '.join(sides)} in alternating rounds")
             runs = bench.alternate(list(sides.values()))
             scenarios[operation] = {
@@ -417,7 +458,11 @@ def run(settings: Settings) -> int:
             started_server.stop()
 
     results = {
-        "settings": {**asdict(settings), "output": str(output)},
+        "settings": {
+            **asdict(settings),
+            "output": str(output),
+            "baseline": str(settings.baseline) if settings.baseline else None,
+        },
         "machine": machine,
         "scenarios": scenarios,
         "memory": memory,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 SERVICE, FLOOR, PEER, SERVICE_SMALL = "service", "floor", "peer", "service_small"
+# Another checkout of the service (``BENCH_BASELINE``), for an A/B of two commits.
+BASELINE = "baseline"
 SERVER_LABELS = {
     SERVICE: "service",
     FLOOR: "floor (bare Flask, raw PyMySQL, jsonify)",
     PEER: "FastAPI peer",
     SERVICE_SMALL: "service, small table",
+    BASELINE: "baseline checkout",
 }
 # The operations measured against the floor and the peer, and how the report names them.
 COMPARED = {

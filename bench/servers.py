@@ -130,15 +130,17 @@ def start(
     environment: dict[str, str],
     log_dir: Path,
     port: int | None = None,
+    checkout: Path = REPOSITORY,
 ) -> Server:
-    """Run gunicorn with ``arguments`` on loopback (``port``, or a free one); wait until
-    /health answers."""
+    """Run gunicorn with ``arguments`` on loopback (``port``, or a free one) in ``checkout``;
+    wait until /health answers."""
     return launch(
         name,
         lambda port: [GUNICORN, *arguments, "--bind", f"127.0.0.1:{port}"],
         environment,
         log_dir,
         port,
+        checkout,
     )
 
 
@@ -148,15 +150,17 @@ def launch(
     environment: dict[str, str],
     log_dir: Path,
     port: int | None = None,
+    checkout: Path = REPOSITORY,
 ) -> Server:
-    """Run ``command(port)`` on loopback (``port``, or a free one); wait until /health answers."""
+    """Run ``command(port)`` on loopback (``port``, or a free one) in ``checkout``, whose
+    package it imports; wait until /health answers."""
     port = port or free_port()
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
         command(port),
-        cwd=REPOSITORY,
-        env={**os.environ, **environment},
+        cwd=checkout,
+        env={**os.environ, **environment, "PYTHONPATH": str(checkout)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -166,10 +170,17 @@ def launch(
 
 
 def start_service(
-    name: str, environment: dict[str, str], log_dir: Path, port: int | None = None
+    name: str,
+    environment: dict[str, str],
+    log_dir: Path,
+    port: int | None = None,
+    checkout: Path = REPOSITORY,
 ) -> Server:
-    """The service as operators run it: its own ``gunicorn.conf.py``, bound to loopback."""
-    return start(name, ["--config", "gunicorn.conf.py", "wsgi:app"], environment, log_dir, port)
+    """The service of ``checkout`` (this one, or another commit's) as operators run it: its
+    own ``gunicorn.conf.py``, bound to loopback."""
+    return start(
+        name, ["--config", "gunicorn.conf.py", "wsgi:app"], environment, log_dir, port, checkout
+    )
 
 
 def start_floor(settings: dict[str, str], environment: dict[str, str], log_dir: Path) -> Server:

@@ -196,6 +196,46 @@ def test_report_shows_the_comparison_scale_memory_and_verdicts():
     assert "- met: list throughput service/peer = 2.00 (target >= 1.5)" in rendered
 
 
+def with_baseline(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` of a run with ``BENCH_BASELINE``: create 4 % below the baseline, list 10 %
+    below, search 25 % above."""
+    results["machine"]["baseline"] = "570a694 (/work/old)"
+    for operation, rate in (("create", 937.5), ("list", 888.9), ("search", 400)):
+        results["scenarios"][operation]["baseline"] = summary(rate)
+    return results
+
+
+def test_a_baseline_checkout_is_compared_within_five_percent():
+    results = with_baseline(run_results())
+    ratios = report.ratios(results)
+    assert ratios["create/baseline"] == 0.96
+    assert ratios["list/baseline"] == 0.9
+    assert ratios["search/baseline"] == 1.25
+    checks = {check.text.split(" = ")[0]: check.met for check in report.checks(results)}
+    assert checks["create throughput service/baseline"] is True
+    assert checks["list throughput service/baseline"] is False
+    assert checks["search throughput service/baseline"] is True
+    rendered = report.render(results)
+    assert "Service and the baseline checkout (570a694 (/work/old)):" in rendered
+    assert "| create | 900 | 938 | 0.96 | 1.00 | 1.00 |" in rendered
+    assert "- MISSED: list throughput service/baseline = 0.90 (target >= 0.95)" in rendered
+
+
+def test_without_a_baseline_nothing_is_said_of_one():
+    results = run_results()
+    assert not any("baseline" in name for name in report.ratios(results))
+    assert "baseline" not in report.render(results)
+
+
+def test_baseline_checkout_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCH_BASELINE", str(tmp_path))
+    settings = Settings.from_environment()
+    assert settings.baseline == tmp_path.resolve()
+    assert settings.baseline_database == "messaging_bench_baseline"
+    monkeypatch.delenv("BENCH_BASELINE")
+    assert Settings.from_environment().baseline is None
+
+
 def test_a_saved_run_gets_its_report_and_plots_again(tmp_path, capsys):
     (tmp_path / RESULTS_FILE).write_text(json.dumps(run_results()))
     assert report.main([str(tmp_path)]) == 0
