@@ -69,6 +69,13 @@ def connect(server: URL, database: str | None = None) -> pymysql.Connection:
     )
 
 
+def execute(server: URL, database: str, sql: str) -> None:
+    """Run ``sql`` (statements separated by ``;``) on ``database``."""
+    with connect(server, database) as connection, connection.cursor() as cursor:
+        for statement in filter(None, (part.strip() for part in sql.split(";"))):
+            cursor.execute(statement)
+
+
 def create_database(
     server: URL, database: str, app_environment: dict[str, str], checkout: Path = REPOSITORY
 ) -> None:

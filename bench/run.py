@@ -9,7 +9,8 @@ shared machine falls on every side alike.
 
 ``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say) as
 a side of every compared operation, on a database of its own that its ``init-db`` migrates
-and that holds the same rows: an A/B of two commits within one run.
+and that holds the same rows: an A/B of two commits within one run. ``BENCH_BASELINE_SQL``
+is run on that database before the rows go in (an index the older schema lacks, say).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class Settings:
     profile: bool = False
     output: Path | None = None
     baseline: Path | None = None
+    # Run on the baseline's database after its migrations, before the rows go in: to give
+    # an older schema an index the newer one has, so that only the code differs.
+    baseline_sql: str = ""
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -100,6 +104,7 @@ class Settings:
                 if os.environ.get("BENCH_BASELINE")
                 else None
             ),
+            baseline_sql=os.environ.get("BENCH_BASELINE_SQL", base.baseline_sql),
         )
 
     @property
@@ -252,6 +257,9 @@ def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[st
         dataset.create_database(
             server, database, app_environment(server, database, workdir), checkout
         )
+        if database == settings.baseline_database and settings.baseline_sql:
+            say(f"  {settings.baseline_sql}")
+            dataset.execute(server, database, settings.baseline_sql)
         seconds = dataset.seed(server, database, rows)
         say(f"  {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
         targets[database] = dataset.read_targets(server, database)
