@@ -7,9 +7,10 @@ a run of a few minutes that exercises every step. Runs that are compared with ea
 (service, floor and peer; 10,000 and 1,000,000 rows) alternate A B C, C B A, so drift of a
 shared machine falls on every side alike.
 
-``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say) as
-a side of every compared operation, on a database of its own that its ``init-db`` migrates
-and that holds the same rows: an A/B of two commits within one run. ``BENCH_BASELINE_SQL``
+``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say), on
+a database of its own that its ``init-db`` migrates and that holds the same rows, and
+measures create, list and search on both in rounds of their own: an A/B of two commits
+within one run. ``BENCH_BASELINE_SQL``
 is run on that database before the rows go in (an index the older schema lacks, say).
 """
 
@@ -25,14 +26,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
 from bench import cpu_profile, dataset, load, report, search_and_batch, servers, workload
-from bench.report import Runs, ratios
+from bench.report import Runs, Summary, ratios
 from bench.scenarios import (
     BASELINE,
     COMPARED,
@@ -244,6 +245,22 @@ class Bench:
         return cpu_profile.layers(output.read_text()), cpu_ms
 
 
+def compare_with_baseline(
+    bench: Bench, service: servers.Server, baseline: servers.Server, files: dict[str, Path]
+) -> dict[str, dict[str, Summary]]:
+    """The A/B: each compared operation on the service and the baseline checkout, alone in
+    their rounds (A B, B A, twice as many rounds as the run's), so that neither runs right
+    after the floor's or the peer's writes to the service's table."""
+    ab_bench = Bench(replace(bench.settings, rounds=2 * bench.settings.rounds), bench.workdir)
+    compared = {}
+    for operation in COMPARED:
+        say(f"A/B {operation}: service and baseline in alternating rounds")
+        runs = ab_bench.alternate([(service, files[operation]), (baseline, files[operation])])
+        compared[operation] = {SERVICE: runs[0].as_dict(), BASELINE: runs[1].as_dict()}
+    bench.errors += ab_bench.errors
+    return compared
+
+
 def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[str, dataset.Targets]:
     targets = {}
     databases = [
@@ -417,13 +434,14 @@ def run(settings: Settings) -> int:
             }
             if operation in SCALED:
                 sides[SERVICE_SMALL] = (service_small, files[f"{operation}-small"])
-            if baseline is not None:
-                sides[BASELINE] = (baseline, files[operation])
             say(f"{operation}: {', '.join(sides)} in alternating rounds")
             runs = bench.alternate(list(sides.values()))
             scenarios[operation] = {
                 name: measured.as_dict() for name, measured in zip(sides, runs, strict=True)
             }
+        against_baseline = {}
+        if baseline is not None:
+            against_baseline = compare_with_baseline(bench, service, baseline, files)
         say("deep pages")
         scenarios["deep"] = {SERVICE: bench.repeat(service, files["deep"]).as_dict()}
         if has_get:
@@ -473,6 +491,7 @@ def run(settings: Settings) -> int:
         },
         "machine": machine,
         "scenarios": scenarios,
+        "baseline": against_baseline,
         "memory": memory,
         "search_and_batch": search_and_batch_results,
         "errors": bench.errors,
