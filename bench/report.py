@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
@@ -107,39 +108,51 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table: the first column names the row, the others (numbers) align right."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def table(rows: list[tuple[str, Summary | None, str]]) -> str:
     """A Markdown table: one row per scenario; a row without a summary shows its note instead."""
-    lines = [
-        "| scenario | req/s | p50 ms | p99 ms | errors | worker CPU ms/req |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name, summary, note in rows:
-        if not summary:
-            lines.append(f"| {name} | {note} | | | | |")
-            continue
-        lines.append(
-            f"| {name} | {summary['rate']:,.0f} | {summary['p50_ms']:.2f}"
-            f" | {summary['p99_ms']:.2f} | {summary['errors']}"
-            f" | {summary['worker_cpu_ms_per_request']:.2f} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(
+        ("scenario", "req/s", "p50 ms", "p99 ms", "errors", "worker CPU ms/req"),
+        (
+            [
+                name,
+                f"{summary['rate']:,.0f}",
+                f"{summary['p50_ms']:.2f}",
+                f"{summary['p99_ms']:.2f}",
+                str(summary["errors"]),
+                f"{summary['worker_cpu_ms_per_request']:.2f}",
+            ]
+            if summary
+            else [name, note]
+            for name, summary, note in rows
+        ),
+    )
 
 
 def comparison_table(scenarios: dict[str, dict[str, Summary]]) -> str:
     """Requests/s of the service, its floor and the FastAPI peer, and the two ratios."""
-    lines = [
-        "| operation | service req/s | floor req/s | FastAPI peer req/s"
-        " | service / floor | service / peer |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for operation, label in COMPARED.items():
         servers = scenarios[operation]
         service, floor, peer = (servers[name]["rate"] for name in (SERVICE, FLOOR, PEER))
-        lines.append(
-            f"| {label} | {service:,.0f} | {floor:,.0f} | {peer:,.0f}"
-            f" | {ratio(service, floor):.2f} | {ratio(service, peer):.2f} |"
+        rows.append(
+            [
+                label,
+                f"{service:,.0f}",
+                f"{floor:,.0f}",
+                f"{peer:,.0f}",
+                f"{ratio(service, floor):.2f}",
+                f"{ratio(service, peer):.2f}",
+            ]
         )
-    return "\n".join(lines)
+    header = ("operation", "service req/s", "floor req/s", "FastAPI peer req/s")
+    return markdown_table((*header, "service / floor", "service / peer"), rows)
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
@@ -216,20 +229,21 @@ def has_baseline(results: dict[str, Any]) -> bool:
 
 def baseline_table(compared: dict[str, dict[str, Summary]]) -> str:
     """Requests/s and worker CPU per request of the service and the baseline checkout."""
-    lines = [
-        "| operation | service req/s | baseline req/s | service / baseline"
-        " | service CPU ms/req | baseline CPU ms/req |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for operation, label in COMPARED.items():
         service, baseline = compared[operation][SERVICE], compared[operation][BASELINE]
-        lines.append(
-            f"| {label} | {service['rate']:,.0f} | {baseline['rate']:,.0f}"
-            f" | {ratio(service['rate'], baseline['rate']):.2f}"
-            f" | {service['worker_cpu_ms_per_request']:.2f}"
-            f" | {baseline['worker_cpu_ms_per_request']:.2f} |"
+        rows.append(
+            [
+                label,
+                f"{service['rate']:,.0f}",
+                f"{baseline['rate']:,.0f}",
+                f"{ratio(service['rate'], baseline['rate']):.2f}",
+                f"{service['worker_cpu_ms_per_request']:.2f}",
+                f"{baseline['worker_cpu_ms_per_request']:.2f}",
+            ]
         )
-    return "\n".join(lines)
+    header = ("operation", "service req/s", "baseline req/s", "service / baseline")
+    return markdown_table((*header, "service CPU ms/req", "baseline CPU ms/req"), rows)
 
 
 def render(results: dict[str, Any]) -> str:
