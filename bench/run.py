@@ -7,10 +7,10 @@ a run of a few minutes that exercises every step. Runs that are compared with ea
 (service, floor and peer; 10,000 and 1,000,000 rows) alternate A B C, C B A, so drift of a
 shared machine falls on every side alike.
 
-``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say), on
-a database of its own that its ``init-db`` migrates and that holds the same rows, and
-measures create, list and search on both in rounds of their own: an A/B of two commits
-within one run. ``BENCH_BASELINE_SQL``
+``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say) and
+a second instance of this one, each on a database of its own that its ``init-db`` migrates,
+seeded alike, and measures create, list and search on the two in rounds of their own: an
+A/B of two commits within one run. ``BENCH_BASELINE_SQL``
 is run on that database before the rows go in (an index the older schema lacks, say).
 """
 
@@ -115,6 +115,11 @@ class Settings:
     @property
     def baseline_database(self) -> str:
         return f"{self.database}_baseline"
+
+    @property
+    def ab_database(self) -> str:
+        """This checkout's side of the A/B: a database only it writes to, as the baseline's."""
+        return f"{self.database}_ab"
 
 
 def say(message: str) -> None:
@@ -248,9 +253,9 @@ class Bench:
 def compare_with_baseline(
     bench: Bench, service: servers.Server, baseline: servers.Server, files: dict[str, Path]
 ) -> dict[str, dict[str, Summary]]:
-    """The A/B: each compared operation on the service and the baseline checkout, alone in
-    their rounds (A B, B A, twice as many rounds as the run's), so that neither runs right
-    after the floor's or the peer's writes to the service's table."""
+    """The A/B: each compared operation on this checkout's service and the baseline's, each
+    on a database seeded alike that only it writes to, alone in their rounds (A B, B A, twice
+    as many rounds as the run's)."""
     ab_bench = Bench(replace(bench.settings, rounds=2 * bench.settings.rounds), bench.workdir)
     compared = {}
     for operation in COMPARED:
@@ -268,6 +273,7 @@ def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[st
         (settings.database, settings.rows, servers.REPOSITORY),
     ]
     if settings.baseline is not None:
+        databases.append((settings.ab_database, settings.rows, servers.REPOSITORY))
         databases.append((settings.baseline_database, settings.rows, settings.baseline))
     for database, rows, checkout in databases:
         say(f"creating database {database} and migrating it ({commit_of(checkout)})")
@@ -393,17 +399,26 @@ def run(settings: Settings) -> int:
                 "service-10k", app_environment(server, settings.small_database, workdir), workdir
             )
         )
-        baseline = None
+        ab_sides: list[servers.Server] = []
         if settings.baseline is not None:
             checkout = settings.baseline
-            baseline = start(
-                lambda: servers.start_service(
-                    "baseline",
-                    app_environment(server, settings.baseline_database, workdir),
-                    workdir,
-                    checkout=checkout,
-                )
-            )
+            ab_sides = [
+                start(
+                    lambda: servers.start_service(
+                        "service-ab",
+                        app_environment(server, settings.ab_database, workdir),
+                        workdir,
+                    )
+                ),
+                start(
+                    lambda: servers.start_service(
+                        "baseline",
+                        app_environment(server, settings.baseline_database, workdir),
+                        workdir,
+                        checkout=checkout,
+                    )
+                ),
+            ]
         floor = start(lambda: servers.start_floor(gunicorn, large_url, workdir))
         peer = start(lambda: servers.start_peer(large_url, workdir))
         probe_id = large.message_ids[0]
@@ -421,7 +436,7 @@ def run(settings: Settings) -> int:
             bench.warm_up(service, files[kind])
         bench.warm_up(service_small, files["list-small"])
         bench.warm_up(service_small, files["search-small"])
-        for other in (floor, peer, *([baseline] if baseline else [])):
+        for other in (floor, peer, *ab_sides):
             for kind in COMPARED:
                 bench.warm_up(other, files[kind])
 
@@ -439,9 +454,7 @@ def run(settings: Settings) -> int:
             scenarios[operation] = {
                 name: measured.as_dict() for name, measured in zip(sides, runs, strict=True)
             }
-        against_baseline = {}
-        if baseline is not None:
-            against_baseline = compare_with_baseline(bench, service, baseline, files)
+        against_baseline = compare_with_baseline(bench, *ab_sides, files) if ab_sides else {}
         say("deep pages")
         scenarios["deep"] = {SERVICE: bench.repeat(service, files["deep"]).as_dict()}
         if has_get:

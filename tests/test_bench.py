@@ -238,6 +238,7 @@ def test_baseline_checkout_comes_from_the_environment(monkeypatch, tmp_path):
     settings = Settings.from_environment()
     assert settings.baseline == tmp_path.resolve()
     assert settings.baseline_database == "messaging_bench_baseline"
+    assert settings.ab_database == "messaging_bench_ab"
     assert settings.baseline_sql == ""
     monkeypatch.setenv("BENCH_BASELINE_SQL", "ALTER TABLE messages ADD FULLTEXT (message_text)")
     assert Settings.from_environment().baseline_sql.startswith("ALTER TABLE")
