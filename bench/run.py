@@ -255,11 +255,14 @@ def compare_with_baseline(
 ) -> dict[str, dict[str, Summary]]:
     """The A/B: each compared operation on this checkout's service and the baseline's, each
     on a database seeded alike that only it writes to, alone in their rounds (A B, B A, twice
-    as many rounds as the run's)."""
+    as many rounds as the run's), each side warmed up right before (the runs since the first
+    warm-up have pushed its table's pages out of the server's buffer pool)."""
     ab_bench = Bench(replace(bench.settings, rounds=2 * bench.settings.rounds), bench.workdir)
     compared = {}
     for operation in COMPARED:
         say(f"A/B {operation}: service and baseline in alternating rounds")
+        for side in (service, baseline):
+            ab_bench.warm_up(side, files[operation])
         runs = ab_bench.alternate([(service, files[operation]), (baseline, files[operation])])
         compared[operation] = {SERVICE: runs[0].as_dict(), BASELINE: runs[1].as_dict()}
     bench.errors += ab_bench.errors
