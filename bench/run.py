@@ -256,12 +256,16 @@ def compare_with_baseline(
     """The A/B: each compared operation on this checkout's service and the baseline's, each
     on a database seeded alike that only it writes to, alone in their rounds (A B, B A, twice
     as many rounds as the run's), each side warmed up right before (the runs since the first
-    warm-up have pushed its table's pages out of the server's buffer pool)."""
+    warm-up have pushed its table's pages out of the server's buffer pool).
+
+    The side that runs first is warmed up last: after a run, the server still flushes what it
+    wrote while the next one runs, and so each side follows the other as often (A after B's
+    warm-up would make it three times in four for A, twice for B)."""
     ab_bench = Bench(replace(bench.settings, rounds=2 * bench.settings.rounds), bench.workdir)
     compared = {}
     for operation in COMPARED:
         say(f"A/B {operation}: service and baseline in alternating rounds")
-        for side in (service, baseline):
+        for side in (baseline, service):
             ab_bench.warm_up(side, files[operation])
         runs = ab_bench.alternate([(service, files[operation]), (baseline, files[operation])])
         compared[operation] = {SERVICE: runs[0].as_dict(), BASELINE: runs[1].as_dict()}
