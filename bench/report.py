@@ -141,16 +141,8 @@ def comparison_table(scenarios: dict[str, dict[str, Summary]]) -> str:
     for operation, label in COMPARED.items():
         servers = scenarios[operation]
         service, floor, peer = (servers[name]["rate"] for name in (SERVICE, FLOOR, PEER))
-        rows.append(
-            [
-                label,
-                f"{service:,.0f}",
-                f"{floor:,.0f}",
-                f"{peer:,.0f}",
-                f"{ratio(service, floor):.2f}",
-                f"{ratio(service, peer):.2f}",
-            ]
-        )
+        rates = [f"{rate:,.0f}" for rate in (service, floor, peer)]
+        rows.append([label, *rates, *(f"{ratio(service, other):.2f}" for other in (floor, peer))])
     header = ("operation", "service req/s", "floor req/s", "FastAPI peer req/s")
     return markdown_table((*header, "service / floor", "service / peer"), rows)
 
@@ -231,17 +223,10 @@ def baseline_table(compared: dict[str, dict[str, Summary]]) -> str:
     """Requests/s and worker CPU per request of the service and the baseline checkout."""
     rows = []
     for operation, label in COMPARED.items():
-        service, baseline = compared[operation][SERVICE], compared[operation][BASELINE]
-        rows.append(
-            [
-                label,
-                f"{service['rate']:,.0f}",
-                f"{baseline['rate']:,.0f}",
-                f"{ratio(service['rate'], baseline['rate']):.2f}",
-                f"{service['worker_cpu_ms_per_request']:.2f}",
-                f"{baseline['worker_cpu_ms_per_request']:.2f}",
-            ]
-        )
+        sides = (compared[operation][SERVICE], compared[operation][BASELINE])
+        rates = [f"{side['rate']:,.0f}" for side in sides]
+        cpu = [f"{side['worker_cpu_ms_per_request']:.2f}" for side in sides]
+        rows.append([label, *rates, f"{ratio(sides[0]['rate'], sides[1]['rate']):.2f}", *cpu])
     header = ("operation", "service req/s", "baseline req/s", "service / baseline")
     return markdown_table((*header, "service CPU ms/req", "baseline CPU ms/req"), rows)
 
