@@ -10,8 +10,8 @@ shared machine falls on every side alike.
 ``BENCH_BASELINE=DIRECTORY`` adds another checkout of the service (an older commit, say) and
 a second instance of this one, each on a database of its own that its ``init-db`` migrates,
 seeded alike, and measures create, list and search on the two in rounds of their own: an
-A/B of two commits within one run. ``BENCH_BASELINE_SQL``
-is run on that database before the rows go in (an index the older schema lacks, say).
+A/B of two commits within one run. ``BENCH_BASELINE_SQL`` is run on the baseline's database
+before the rows go in (an index the older schema lacks, say).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select, union_all
 
@@ -121,6 +121,15 @@ def with_stored_spellings(filters: SearchFilters) -> SearchFilters:
     )
 
 
+class TextShape(NamedTuple):
+    """How a list's text condition is built: for SQLite's FTS5 table or a MATCH, as false
+    (the index holds none of the words), and whether it is checked on the rows read."""
+
+    on_sqlite: bool
+    matches_nothing: bool
+    on_rows_read: bool
+
+
 @dataclass(frozen=True)
 class QueryShape:
     """What decides a list query's SQL, apart from its values: the value lists given (by
@@ -136,7 +145,7 @@ class QueryShape:
     created_after: bool
     created_before: bool
     id_range: IdRange
-    text: tuple[bool, bool, bool] | None  # on SQLite, matches nothing, checked on rows read
+    text: TextShape | None
 
 
 def search_statement(
@@ -182,7 +191,7 @@ def search_statement(
     if filters.text_words:
         query = text_query(filters.text_words)
         params[TEXT_QUERY_PARAMETER] = query.text
-        text = (query.on_sqlite, not query.text, bool(lists) and query.on_rows_read)
+        text = TextShape(query.on_sqlite, not query.text, bool(lists) and query.on_rows_read)
     split = _column_to_split(lists)
     for name, values in lists.items():
         if name == split:
@@ -218,9 +227,8 @@ def statement_of_shape(shape: QueryShape) -> Select[Any]:
         conditions += [Message.id >= bindparam("first_id"), Message.id <= bindparam("last_id")]
     on_rows_read: list[ColumnElement[bool]] = []
     if shape.text is not None:
-        on_sqlite, matches_nothing, checked_on_rows_read = shape.text
-        condition = text_condition(on_sqlite, matches_nothing)
-        (on_rows_read if checked_on_rows_read else conditions).append(condition)
+        condition = text_condition(shape.text.on_sqlite, shape.text.matches_nothing)
+        (on_rows_read if shape.text.on_rows_read else conditions).append(condition)
     limit = bindparam("limit", type_=Integer)
 
     if shape.split is None:

@@ -141,6 +141,20 @@ def explain(statement_and_params):
     return [row._asdict() for row in db.session.execute(text(prefix + sql))]
 
 
+def test_searches_of_one_shape_share_one_statement_and_bind_their_values(app, rows):
+    senders = sorted({r["sender_number"] for r in rows})
+    with app.app_context():
+        first, first_params = search_statement(SearchFilters(sender_numbers=senders[:3]), LIMIT)
+        second, second_params = search_statement(SearchFilters(sender_numbers=senders[3:6]), LIMIT)
+        four, _ = search_statement(SearchFilters(sender_numbers=senders[:4]), LIMIT)
+        found = search_messages(SearchFilters(sender_numbers=senders[3:6]), LIMIT).messages
+    assert first is second
+    assert first_params != second_params
+    assert four is not first  # a branch per value: another number of values, another shape
+    expected = [r for r in rows if r["sender_number"] in senders[3:6]]
+    assert [m.message_id for m in found] == [r["message_id"] for r in expected[::-1][:LIMIT]]
+
+
 def test_every_search_combination_is_served_by_an_index(app, rows):
     """No filter combination reads the whole table, or sorts more than it must.
 
