@@ -14,10 +14,15 @@ with its ``init-db``, and run this file there as a script, so that the older pac
 the one imported:
 
     cd ../old && PYTHONPATH=. DATABASE_URL=… ../main/.venv/bin/python ../main/bench/in_process.py
+
+``--count N OPERATION`` (``create`` or ``list``) warms up, then makes exactly N requests of
+one kind and prints nothing: the run an instruction counter measures (``bench/instructions.py``).
+``LOG_FILE``, when set, is the log file the application writes, as it does under gunicorn.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import logging
@@ -32,6 +37,9 @@ from messaging import create_app
 ROUNDS = 5
 REQUESTS_PER_ROUND = 200
 WARMUP_REQUESTS = 120
+LIST_WARMUP_REQUESTS = 30
+# Where the console's lines go: opened once, for the life of the process.
+NOWHERE = open(os.devnull, "w")  # noqa: SIM115
 BODY = json.dumps(
     {
         "account_id": 1,
@@ -64,12 +72,18 @@ def environ(method: str, path: str, body: bytes = b"") -> dict[str, object]:
     }
 
 
-def main() -> int:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"], "LOG_FILE": ""})
-    # The access line is formatted as in production and written nowhere.
+def application_requests() -> dict[str, Callable[[], None]]:
+    """The application, built as a worker builds it, and a call of each measured request."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"],
+            "LOG_FILE": os.environ.get("LOG_FILE", ""),
+        }
+    )
+    # The console line is formatted as in production and written nowhere.
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(NOWHERE)
 
     def request(method: str, path: str, body: bytes = b"") -> Callable[[], None]:
         def call() -> None:
@@ -81,12 +95,28 @@ def main() -> int:
 
         return call
 
-    create = request("POST", "/v1/create", BODY)
+    calls = {"create": request("POST", "/v1/create", BODY)}
     for _ in range(WARMUP_REQUESTS):
-        create()
-    for name, call in (("create", create), ("list 100", request("GET", "/v1/get/messages/1"))):
-        for _ in range(30):
+        calls["create"]()
+    calls["list"] = request("GET", "/v1/get/messages/1")
+    for _ in range(LIST_WARMUP_REQUESTS):
+        calls["list"]()
+    return calls
+
+
+def main(arguments: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, help="make exactly this many requests, unmeasured")
+    parser.add_argument("operation", nargs="?", choices=("create", "list"), default="create")
+    options = parser.parse_args(arguments)
+    calls = application_requests()
+    if options.count is not None:
+        call = calls[options.operation]
+        for _ in range(options.count):
             call()
+        return 0
+    for name, label in (("create", "create"), ("list", "list 100")):
+        call = calls[name]
         per_request = []
         for _ in range(ROUNDS):
             started = time.process_time()
@@ -94,7 +124,7 @@ def main() -> int:
                 call()
             per_request.append((time.process_time() - started) / REQUESTS_PER_ROUND * 1000)
         print(
-            f"{name:9} CPU ms/request: best {min(per_request):.3f},"
+            f"{label:9} CPU ms/request: best {min(per_request):.3f},"
             f" median {statistics.median(per_request):.3f}"
         )
     return 0

@@ -17,11 +17,26 @@ from urllib.parse import quote
 
 import pytest
 
-from bench import cpu_profile, dataset, floor, galera, plots, report, servers, workload
+from bench import (
+    cpu_profile,
+    dataset,
+    floor,
+    galera,
+    in_process,
+    instructions,
+    plots,
+    report,
+    servers,
+    workload,
+)
 from bench.load import Result
 from bench.report import Runs, table
 from bench.run import Settings, round_order
 from bench.scenarios import REPORT_FILE, RESULTS_FILE
+from messaging import create_app
+from messaging.extensions import db
+from messaging.models import Message
+from tests.conftest import reset_schema
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -357,3 +372,49 @@ def test_galera_ratio_compares_mean_requests_per_second_over_all_instances():
     rendered = galera.render(measured, galera.Settings())
     assert "mean requests/s: a 100, b 80" in rendered
     assert "ratio b/a: 0.80" in rendered
+
+
+def test_counting_run_makes_exactly_the_requests_asked_and_writes_the_log_file(
+    monkeypatch, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'count.sqlite3'}"
+    reset_schema(url)
+    log_file = tmp_path / "app.log"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LOG_FILE", str(log_file))
+
+    assert in_process.main(["--count", "7", "create"]) == 0
+    assert in_process.main(["--count", "3", "list"]) == 0
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_FILE": ""})
+    with app.app_context():
+        stored = db.session.query(Message).count()
+        db.engine.dispose()
+    assert stored == 2 * in_process.WARMUP_REQUESTS + 7
+    lines = log_file.read_text().splitlines()
+    assert sum(" POST /v1/create 200 " in line for line in lines) == stored
+    list_warm_ups = 2 * in_process.LIST_WARMUP_REQUESTS
+    assert sum(" GET /v1/get/messages/1 200 " in line for line in lines) == list_warm_ups + 3
+
+
+def test_instructions_per_request_are_the_extra_requests_share():
+    stderr = "==4711== Events    : Ir\n==4711== Collected : 2001234567\n==4711==\n"
+    assert instructions.collected_instructions(stderr) == 2_001_234_567
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        instructions.collected_instructions("==4711== Events    : Ir\n")
+    assert instructions.per_request(3_000_000_000, 3_920_000_400, 400) == 2_300_001
+    with pytest.raises(ValueError):
+        instructions.per_request(1, 2, 0)
+
+
+def test_instructions_table_gives_the_ratio_to_the_baseline():
+    measured = {
+        "service": {"create": 2_300_000, "list": 9_000_000},
+        "baseline": {"create": 2_000_000, "list": 18_000_000},
+    }
+    lines = instructions.table(measured).splitlines()
+    assert lines[2] == "| create | 2,300,000 | 2,000,000 | 1.150 |"
+    assert lines[3] == "| list | 9,000,000 | 18,000,000 | 0.500 |"
+    alone = instructions.table({"service": measured["service"]})
+    assert "baseline" not in alone
+    assert alone.splitlines()[2] == "| create | 2,300,000 |"
