@@ -23,6 +23,7 @@ one kind and prints nothing: the run an instruction counter measures (``bench/in
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
 import logging
@@ -40,6 +41,7 @@ WARMUP_REQUESTS = 120
 LIST_WARMUP_REQUESTS = 30
 # Where the console's lines go: opened once, for the life of the process.
 NOWHERE = open(os.devnull, "w")  # noqa: SIM115
+atexit.register(NOWHERE.close)
 BODY = json.dumps(
     {
         "account_id": 1,

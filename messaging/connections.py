@@ -11,11 +11,15 @@ pre-ping finds it, and patiently only while a request holds it.
 
 The pool's default reset rolls every connection back as it returns, even right
 after a commit: on a create that is a round trip on top of the INSERT and the
-COMMIT, for nothing. A returning connection is rolled back unless SQLAlchemy
-ended the transaction itself (its last word on the connection was COMMIT or
-ROLLBACK) and the server's status flags, which every OK packet carries, say no
-transaction is open. A connection used directly through the DBAPI is always
-rolled back.
+COMMIT, for nothing. A request's connection is returned without a rollback when
+the request ended what it began (SQLAlchemy's ``Connection`` is in no
+transaction: it committed or rolled back) and the server's status flags, which
+every OK packet carries, agree that no transaction is open. Any other
+connection (a command's, one used directly through the DBAPI) is rolled back.
+The request's teardown says so on the connection as it closes it; listening to
+the engine's transaction events instead would make every statement of every
+request dispatch SQLAlchemy's execution events, about 7 % of a create's
+instructions (BENCHMARKS.md).
 
 A request does all its database work on one connection, ``current_connection()``: the
 lookup of its API key, its reads, its INSERT and COMMIT (the pattern of Flask's tutorial,
@@ -44,34 +48,21 @@ log = logging.getLogger(__name__)
 
 # Where an app context keeps its connection, on ``flask.g``.
 CONNECTION_KEY = "db_connection"
-# In the pool's per-connection ``info``: whether SQLAlchemy's last word was COMMIT or ROLLBACK.
-ENDED_BY_SQLALCHEMY = "messaging_transaction_ended"
+# In the pool's per-connection ``info``: set by the request that returns it in no transaction.
+ENDED_BY_REQUEST = "messaging_transaction_ended"
 
 
 def _wait_patiently(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     # Checked out: the pre-ping (with the brief timeout) has passed.
     dbapi_connection._read_timeout = MYSQL_READ_TIMEOUT
-    # Whatever is done with it now, before SQLAlchemy begins a transaction, is unknown.
-    record.info.pop(ENDED_BY_SQLALCHEMY, None)
+    # Whatever is done with it now is unknown until a request's teardown says otherwise.
+    record.info.pop(ENDED_BY_REQUEST, None)
 
 
 def _wait_briefly(dbapi_connection: Any, record: Any) -> None:
     # Back in the pool: the next checkout's pre-ping must fail fast.
     if dbapi_connection is not None:
         dbapi_connection._read_timeout = MYSQL_CHECK_TIMEOUT
-
-
-def _note_transaction_begun(connection: Connection) -> None:
-    if not connection.invalidated:
-        connection.info[ENDED_BY_SQLALCHEMY] = False
-
-
-def _note_transaction_ended(connection: Connection) -> None:
-    # A connection lost mid-query is invalidated: asking for its ``info`` would raise
-    # PendingRollbackError in place of the original error (and, in a session's teardown,
-    # outside Flask's error handling). Its DBAPI connection is discarded, nothing to note.
-    if not connection.invalidated:
-        connection.info[ENDED_BY_SQLALCHEMY] = True
 
 
 def server_says_no_transaction(dbapi_connection: Any) -> bool:
@@ -83,7 +74,7 @@ def _roll_back_unless_ended(
     dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
 ) -> None:
     if state.transaction_was_reset or (
-        record.info.get(ENDED_BY_SQLALCHEMY) and server_says_no_transaction(dbapi_connection)
+        record.info.get(ENDED_BY_REQUEST) and server_says_no_transaction(dbapi_connection)
     ):
         return
     dbapi_connection.rollback()
@@ -95,9 +86,6 @@ def watch_connections(engine: Engine) -> None:
     if uses_pymysql(engine.url) and not event.contains(engine, "checkout", _wait_patiently):
         event.listen(engine, "checkout", _wait_patiently)
         event.listen(engine, "checkin", _wait_briefly)
-        event.listen(engine, "begin", _note_transaction_begun)
-        event.listen(engine, "commit", _note_transaction_ended)
-        event.listen(engine, "rollback", _note_transaction_ended)
         event.listen(engine, "reset", _roll_back_unless_ended)
 
 
@@ -122,6 +110,9 @@ def close_connections_quietly(app: Flask) -> None:
         if connection is None:
             return
         try:
+            if not connection.invalidated and not connection.in_transaction():
+                # Committed or rolled back: the pool's reset may spare the rollback.
+                connection.info[ENDED_BY_REQUEST] = True
             connection.close()
         except sa_exc.SQLAlchemyError as failure:
             cause = getattr(failure, "orig", None) or failure

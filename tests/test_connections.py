@@ -134,7 +134,29 @@ def test_killed_pooled_connection_is_never_handed_to_a_request(mariadb_app):
         raw.close()
 
 
-def test_connection_returned_after_a_commit_is_not_rolled_back_again(mariadb_app):
+def test_a_create_returns_its_connection_to_the_pool_without_another_rollback(mariadb_app):
+    client = mariadb_app.test_client()
+    assert client.get(LIST_PATH).status_code == 200
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        pooled_id = connection_id(raw)
+        rollbacks = session_counter(raw, "Com_rollback")
+        raw.close()  # used through the DBAPI: rolled back once as it returns
+
+    create = client.post(
+        "/v1/create",
+        json={"account_id": 1, "sender_number": "+15550001", "receiver_number": "+15550002"},
+    )
+    assert create.status_code == 200
+
+    with mariadb_app.app_context():
+        raw = db.engine.raw_connection()
+        assert connection_id(raw) == pooled_id
+        assert session_counter(raw, "Com_rollback") == rollbacks + 1
+        raw.close()
+
+
+def test_connection_committed_outside_a_request_is_still_rolled_back(mariadb_app):
     with mariadb_app.app_context():
         with db.engine.connect() as connection:
             raw = connection.connection.dbapi_connection
@@ -149,7 +171,7 @@ def test_connection_returned_after_a_commit_is_not_rolled_back_again(mariadb_app
             connection.commit()
 
         raw = db.engine.raw_connection()
-        assert session_counter(raw, "Com_rollback") == rollbacks
+        assert session_counter(raw, "Com_rollback") == rollbacks + 1
         raw.close()
 
 
