@@ -18,7 +18,7 @@ every OK packet carries, agree that no transaction is open. Any other
 connection (a command's, one used directly through the DBAPI) is rolled back.
 The request's teardown says so on the connection as it closes it; listening to
 the engine's transaction events instead would make every statement of every
-request dispatch SQLAlchemy's execution events, about 7 % of a create's
+request dispatch SQLAlchemy's execution events, about 6 % of a create's
 instructions (BENCHMARKS.md).
 
 A request does all its database work on one connection, ``current_connection()``: the
