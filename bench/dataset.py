@@ -7,9 +7,7 @@ amount of data: a full first page. Only the table size differs between the two.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from pathlib import Path
 import pymysql
 from sqlalchemy.engine import URL
 
-from bench.servers import REPOSITORY
+from bench.servers import REPOSITORY, run_in_checkout
 from messaging.pagination import encode_cursor
 
 ACCOUNTS = 64
@@ -87,17 +85,13 @@ def create_database(
             f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
         )
     flask = Path(sys.executable).with_name("flask")
-    migrated = subprocess.run(
+    run_in_checkout(
         [str(flask), "--app", "messaging", "init-db", "--wait", "10"],
-        cwd=checkout,
-        env={**os.environ, **app_environment, "PYTHONPATH": str(checkout)},
-        capture_output=True,
-        text=True,
+        checkout,
+        app_environment,
         timeout=120,
-        check=False,
+        what=f"init-db for {database}",
     )
-    if migrated.returncode != 0:
-        raise RuntimeError(f"init-db failed for {database}:\n{migrated.stderr}")
 
 
 def message_id(moment_ms: int, sequence: int) -> str:

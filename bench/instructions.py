@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -82,8 +81,6 @@ def count(side: Side, server: URL, operation: str, requests: int, workdir: Path)
     metrics = run_dir / "metrics"
     metrics.mkdir()
     environment = {
-        **os.environ,
-        "PYTHONPATH": str(side.checkout),
         "DATABASE_URL": database_url(server, side.database),
         "LOG_FILE": str(run_dir / "app.log"),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
@@ -98,18 +95,10 @@ def count(side: Side, server: URL, operation: str, requests: int, workdir: Path)
         str(requests),
         operation,
     ]
-    finished = subprocess.run(
-        command,
-        cwd=side.checkout,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
+    stderr = servers.run_in_checkout(
+        command, side.checkout, environment, timeout=3600, what=f"{side.name} {operation}"
     )
-    if finished.returncode != 0:
-        raise RuntimeError(f"{side.name} {operation} failed:\n{finished.stderr[-4000:]}")
-    return collected_instructions(finished.stderr)
+    return collected_instructions(stderr)
 
 
 def measure(sides: list[Side], server: URL, requests: int, workdir: Path) -> dict[str, dict]:

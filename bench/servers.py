@@ -30,6 +30,25 @@ PEER_DESCRIBED = ("fastapi", "uvicorn", "pydantic", "sqlalchemy", "pymysql")
 PEER_INSTALL_TIMEOUT_SECONDS = 900
 
 
+def run_in_checkout(
+    command: list[str], checkout: Path, environment: dict[str, str], timeout: float, what: str
+) -> str:
+    """Run ``command`` with ``checkout``'s package first on the path; its standard error, or
+    RuntimeError naming ``what`` with the end of it."""
+    finished = subprocess.run(
+        command,
+        cwd=checkout,
+        env={**os.environ, **environment, "PYTHONPATH": str(checkout)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{finished.stderr[-4000:]}")
+    return finished.stderr
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
