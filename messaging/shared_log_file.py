@@ -10,6 +10,9 @@ grows past the limit by up to a line, which fails
 ``test_processes_sharing_a_file_lose_duplicate_and_interleave_no_line`` (both
 hold each file to ``LOG_MAX_BYTES``). ``shouldRollover``, the public hook of
 the standard rotating handlers, counts the line about to be written as well.
+The library's ``emit`` formats a record before it takes the file lock and asks
+``shouldRollover`` under it: ``format`` measures the line as it makes it, so no
+process waits on the lock while another formats a record a second time.
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ class SharedRotatingFileHandler(ConcurrentRotatingFileHandler):
             encoding=ENCODING,
             unicode_error_policy="replace",
         )
+        # Bytes of the line being emitted, terminator included: set by format(), read by
+        # shouldRollover() under the file lock (emit runs under this handler's own lock).
+        self.line_bytes = 0
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        self.line_bytes = len((line + self.terminator).encode(ENCODING, "replace"))
+        return line
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802
         # Called under the lock, after a rotation by another process has been noticed.
@@ -65,5 +76,4 @@ class SharedRotatingFileHandler(ConcurrentRotatingFileHandler):
             size = os.path.getsize(self.baseFilename)
         except FileNotFoundError:
             return False
-        line = self.format(record) + self.terminator
-        return size > 0 and size + len(line.encode(ENCODING, "replace")) > self.maxBytes
+        return size > 0 and size + self.line_bytes > self.maxBytes

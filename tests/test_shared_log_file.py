@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from messaging.shared_log_file import SharedRotatingFileHandler
 from tests.servers import REPO_ROOT
 
 pytestmark = pytest.mark.database_agnostic
@@ -102,3 +104,32 @@ def test_processes_sharing_a_file_keep_at_most_backup_count_old_files(tmp_path):
     assert kept
     for numbers in kept.values():
         assert sorted(numbers) == list(range(min(numbers), 400))
+
+
+class CountingFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+        self.calls = 0
+
+    def format(self, record: logging.LogRecord) -> str:
+        self.calls += 1
+        return super().format(record)
+
+
+def test_each_record_is_formatted_once_and_files_stay_within_the_limit(tmp_path):
+    path = tmp_path / "app.log"
+    handler = SharedRotatingFileHandler(path, max_bytes=1_000, backup_count=3)
+    formatter = CountingFormatter()
+    handler.setFormatter(formatter)
+    lines = [f"line {number:03d} " + "é" * (number % 40) for number in range(150)]
+    try:
+        for line in lines:
+            handler.handle(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+    finally:
+        handler.close()
+
+    assert formatter.calls == len(lines)
+    files = [path, *(path.with_name(f"app.log.{number}") for number in (1, 2, 3))]
+    assert all(0 < file.stat().st_size <= 1_000 for file in files)
+    kept = [text for file in reversed(files) for text in file.read_text("utf-8").splitlines()]
+    assert kept == lines[-len(kept) :]
