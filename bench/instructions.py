@@ -72,11 +72,15 @@ def per_request(warm_up_only: int, with_requests: int, requests: int) -> int:
     return round((with_requests - warm_up_only) / requests)
 
 
+def valgrind_path() -> str:
+    path = shutil.which("valgrind")
+    if path is None:
+        raise ValgrindMissingError(INSTALL_HINT)
+    return path
+
+
 def count(side: Side, server: URL, operation: str, requests: int, workdir: Path) -> int:
     """Instructions callgrind counts in one in-process run of ``requests`` requests."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise ValgrindMissingError(INSTALL_HINT)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{side.name}-{operation}-{requests}-", dir=workdir))
     metrics = run_dir / "metrics"
     metrics.mkdir()
@@ -86,7 +90,7 @@ def count(side: Side, server: URL, operation: str, requests: int, workdir: Path)
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
     command = [
-        valgrind,
+        valgrind_path(),
         "--tool=callgrind",
         f"--callgrind-out-file={run_dir / 'callgrind.out'}",
         sys.executable,
@@ -136,6 +140,7 @@ def table(results: dict[str, dict[str, int]]) -> str:
 
 
 def main() -> int:
+    valgrind_path()  # before any database is made
     defaults = Settings()
     server = make_url(os.environ.get("BENCH_DATABASE_SERVER", defaults.server))
     prefix = os.environ.get("BENCH_DATABASE", defaults.database)

@@ -418,3 +418,11 @@ def test_instructions_table_gives_the_ratio_to_the_baseline():
     alone = instructions.table({"service": measured["service"]})
     assert "baseline" not in alone
     assert alone.splitlines()[2] == "| create | 2,300,000 |"
+
+
+def test_instructions_say_valgrind_is_missing_before_making_a_database(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    # A server that cannot be reached: making a database would fail with another error.
+    monkeypatch.setenv("BENCH_DATABASE_SERVER", "mysql+pymysql://nobody@127.0.0.1:1")
+    with pytest.raises(instructions.ValgrindMissingError, match="apt-get install -y valgrind"):
+        instructions.main()
