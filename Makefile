@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve test fuzz lint bench clean
+.PHONY: install run serve test fuzz lint bench bench-ab clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ fuzz: install
 # Sizes and durations: BENCH_* variables (bench/run.py); BENCH_SMOKE=1 for a quick pass.
 bench: install
 	$(BIN)/python -m bench
+
+# Only the A/B against BENCH_BASELINE (a checkout of another commit): bench/ab.py.
+bench-ab: install
+	$(BIN)/python -m bench.ab
 
 lint: install
 	$(BIN)/ruff check .

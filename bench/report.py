@@ -169,14 +169,16 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     return {name: round(value, 3) for name, value in found.items()}
 
 
-def throughput_checks(found: dict[str, float], server: str, target: float) -> list[Check]:
+def throughput_checks(
+    found: dict[str, float], server: str, target: float, operations: Iterable[str] = COMPARED
+) -> list[Check]:
     """Per compared operation: the service's throughput over ``server``'s, at least ``target``."""
     listed = []
-    for operation in COMPARED:
+    for operation in operations:
         value = found[f"{operation}/{server}"]
         listed.append(
             Check(
-                f"{operation} throughput service/{server} = {value:.2f} (target >= {target})",
+                f"{operation} throughput service/{server} = {value:.3f} (target >= {target})",
                 value >= target,
             )
         )
@@ -220,13 +222,15 @@ def has_baseline(results: dict[str, Any]) -> bool:
 
 
 def baseline_table(compared: dict[str, dict[str, Summary]]) -> str:
-    """Requests/s and worker CPU per request of the service and the baseline checkout."""
+    """Requests/s and worker CPU per request of the service and the baseline checkout, for
+    each operation compared."""
     rows = []
-    for operation, label in COMPARED.items():
+    for operation in compared:
+        label = COMPARED[operation]
         sides = (compared[operation][SERVICE], compared[operation][BASELINE])
         rates = [f"{side['rate']:,.0f}" for side in sides]
         cpu = [f"{side['worker_cpu_ms_per_request']:.2f}" for side in sides]
-        rows.append([label, *rates, f"{ratio(sides[0]['rate'], sides[1]['rate']):.2f}", *cpu])
+        rows.append([label, *rates, f"{ratio(sides[0]['rate'], sides[1]['rate']):.3f}", *cpu])
     header = ("operation", "service req/s", "baseline req/s", "service / baseline")
     return markdown_table((*header, "service CPU ms/req", "baseline CPU ms/req"), rows)
 

@@ -251,7 +251,11 @@ class Bench:
 
 
 def compare_with_baseline(
-    bench: Bench, service: servers.Server, baseline: servers.Server, files: dict[str, Path]
+    bench: Bench,
+    service: servers.Server,
+    baseline: servers.Server,
+    files: dict[str, Path],
+    operations: Sequence[str] = tuple(COMPARED),
 ) -> dict[str, dict[str, Summary]]:
     """The A/B: each compared operation on this checkout's service and the baseline's, each
     on a database seeded alike that only it writes to, alone in their rounds (A B, B A, twice
@@ -263,7 +267,7 @@ def compare_with_baseline(
     warm-up would make it three times in four for A, twice for B)."""
     ab_bench = Bench(replace(bench.settings, rounds=2 * bench.settings.rounds), bench.workdir)
     compared = {}
-    for operation in COMPARED:
+    for operation in operations:
         say(f"A/B {operation}: service and baseline in alternating rounds")
         for side in (baseline, service):
             ab_bench.warm_up(side, files[operation])
@@ -273,8 +277,22 @@ def compare_with_baseline(
     return compared
 
 
+def prepare_database(
+    settings: Settings, server: URL, workdir: Path, database: str, rows: int, checkout: Path
+) -> dataset.Targets:
+    """A database migrated by ``checkout``'s ``init-db`` (then ``BENCH_BASELINE_SQL``, if it is
+    the baseline's) and seeded with ``rows`` messages; what the requests will ask for."""
+    say(f"creating database {database} and migrating it ({commit_of(checkout)})")
+    dataset.create_database(server, database, app_environment(server, database, workdir), checkout)
+    if database == settings.baseline_database and settings.baseline_sql:
+        say(f"  {settings.baseline_sql}")
+        dataset.execute(server, database, settings.baseline_sql)
+    seconds = dataset.seed(server, database, rows)
+    say(f"  {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
+    return dataset.read_targets(server, database)
+
+
 def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[str, dataset.Targets]:
-    targets = {}
     databases = [
         (settings.small_database, settings.small_rows, servers.REPOSITORY),
         (settings.database, settings.rows, servers.REPOSITORY),
@@ -282,18 +300,10 @@ def prepare_databases(settings: Settings, server: URL, workdir: Path) -> dict[st
     if settings.baseline is not None:
         databases.append((settings.ab_database, settings.rows, servers.REPOSITORY))
         databases.append((settings.baseline_database, settings.rows, settings.baseline))
-    for database, rows, checkout in databases:
-        say(f"creating database {database} and migrating it ({commit_of(checkout)})")
-        dataset.create_database(
-            server, database, app_environment(server, database, workdir), checkout
-        )
-        if database == settings.baseline_database and settings.baseline_sql:
-            say(f"  {settings.baseline_sql}")
-            dataset.execute(server, database, settings.baseline_sql)
-        seconds = dataset.seed(server, database, rows)
-        say(f"  {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
-        targets[database] = dataset.read_targets(server, database)
-    return targets
+    return {
+        database: prepare_database(settings, server, workdir, database, rows, checkout)
+        for database, rows, checkout in databases
+    }
 
 
 def app_environment(server: URL, database: str, workdir: Path) -> dict[str, str]:

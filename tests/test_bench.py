@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from bench import (
+    ab,
     cpu_profile,
     dataset,
     floor,
@@ -207,8 +208,8 @@ def test_report_shows_the_comparison_scale_memory_and_verdicts():
     assert "| get by id, service | skipped: no route |" in rendered
     assert "| search (10 numbers), 10,000 rows | 520 |" in rendered
     assert "Memory: worker RSS 2.0 MiB before, 2.0 MiB after 100,000 mixed requests" in rendered
-    assert "- MISSED: search throughput service/floor = 0.50 (target >= 0.7)" in rendered
-    assert "- met: list throughput service/peer = 2.00 (target >= 1.5)" in rendered
+    assert "- MISSED: search throughput service/floor = 0.500 (target >= 0.7)" in rendered
+    assert "- met: list throughput service/peer = 2.000 (target >= 1.5)" in rendered
 
 
 def with_baseline(results: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +239,8 @@ def test_a_baseline_checkout_is_compared_within_five_percent():
     assert checks["search throughput service/baseline"] is True
     rendered = report.render(results)
     assert "Service and the baseline checkout (570a694 (/work/old)), alone in" in rendered
-    assert "| create | 900 | 938 | 0.96 | 1.00 | 1.00 |" in rendered
-    assert "- MISSED: list throughput service/baseline = 0.90 (target >= 0.95)" in rendered
+    assert "| create | 900 | 938 | 0.960 | 1.00 | 1.00 |" in rendered
+    assert "- MISSED: list throughput service/baseline = 0.900 (target >= 0.95)" in rendered
 
 
 def test_without_a_baseline_nothing_is_said_of_one():
@@ -259,6 +260,43 @@ def test_baseline_checkout_comes_from_the_environment(monkeypatch, tmp_path):
     assert Settings.from_environment().baseline_sql.startswith("ALTER TABLE")
     monkeypatch.delenv("BENCH_BASELINE")
     assert Settings.from_environment().baseline is None
+
+
+def test_a_ratio_just_under_the_target_is_not_rounded_onto_it():
+    results = with_baseline(run_results())
+    results["baseline"]["create"]["service"] = summary(947)
+    results["baseline"]["create"]["baseline"] = summary(1000)
+    rendered = report.render(results)
+    assert "| create | 947 | 1,000 | 0.947 |" in rendered
+    assert "- MISSED: create throughput service/baseline = 0.947 (target >= 0.95)" in rendered
+
+
+def test_ab_operations_default_to_every_compared_one_in_run_order(monkeypatch):
+    monkeypatch.delenv("BENCH_AB_OPERATIONS", raising=False)
+    assert ab.operations_from_environment() == ("create", "list", "search")
+    monkeypatch.setenv("BENCH_AB_OPERATIONS", " search, create ,")
+    assert ab.operations_from_environment() == ("create", "search")
+    monkeypatch.setenv("BENCH_AB_OPERATIONS", "create,deep,get")
+    with pytest.raises(ValueError, match="unknown deep, get; choose from create, list, search"):
+        ab.operations_from_environment()
+
+
+def test_ab_reports_only_the_operations_it_ran(tmp_path):
+    compared = {"create": with_baseline(run_results())["baseline"]["create"]}
+    settings = Settings(rows=200_000, rounds=3, seconds=10, baseline=tmp_path)
+    rendered = ab.render(compared, settings)
+    assert "200,000 rows, 6 rounds of 10 s each, alone in their rounds:" in rendered
+    assert f"{tmp_path})" in rendered
+    assert "| create | 900 | 938 | 0.960 | 1.00 | 1.00 |" in rendered
+    assert "- met: create throughput service/baseline = 0.960 (target >= 0.95)" in rendered
+    assert "list" not in rendered and "search" not in rendered
+
+
+def test_ab_without_a_baseline_says_so_and_makes_nothing(monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_BASELINE", raising=False)
+    monkeypatch.setattr(ab, "run", lambda *_: pytest.fail("the A/B ran without a baseline"))
+    assert ab.main() == 2
+    assert "BENCH_BASELINE must name a checkout" in capsys.readouterr().err
 
 
 def test_a_saved_run_gets_its_report_and_plots_again(tmp_path, capsys):
