@@ -230,9 +230,22 @@ def baseline_table(compared: dict[str, dict[str, Summary]]) -> str:
         sides = (compared[operation][SERVICE], compared[operation][BASELINE])
         rates = [f"{side['rate']:,.0f}" for side in sides]
         cpu = [f"{side['worker_cpu_ms_per_request']:.2f}" for side in sides]
-        rows.append([label, *rates, f"{ratio(sides[0]['rate'], sides[1]['rate']):.3f}", *cpu])
+        overall = f"{ratio(sides[0]['rate'], sides[1]['rate']):.3f}"
+        rows.append([label, *rates, overall, round_ratio_range(*sides), *cpu])
     header = ("operation", "service req/s", "baseline req/s", "service / baseline")
-    return markdown_table((*header, "service CPU ms/req", "baseline CPU ms/req"), rows)
+    return markdown_table(
+        (*header, "round by round", "service CPU ms/req", "baseline CPU ms/req"), rows
+    )
+
+
+def round_ratio_range(service: Summary, baseline: Summary) -> str:
+    """The lowest and highest service/baseline ratio of the rounds run back to back: how far
+    one round's noise moves the ratio."""
+    found = [
+        ratio(ours["rate"], theirs["rate"])
+        for ours, theirs in zip(service["rounds"], baseline["rounds"], strict=False)
+    ]
+    return f"{min(found):.2f}–{max(found):.2f}" if found else "-"
 
 
 def render(results: dict[str, Any]) -> str:

@@ -239,7 +239,7 @@ def test_a_baseline_checkout_is_compared_within_five_percent():
     assert checks["search throughput service/baseline"] is True
     rendered = report.render(results)
     assert "Service and the baseline checkout (570a694 (/work/old)), alone in" in rendered
-    assert "| create | 900 | 938 | 0.960 | 1.00 | 1.00 |" in rendered
+    assert "| create | 900 | 938 | 0.960 | - | 1.00 | 1.00 |" in rendered
     assert "- MISSED: list throughput service/baseline = 0.900 (target >= 0.95)" in rendered
 
 
@@ -271,6 +271,14 @@ def test_a_ratio_just_under_the_target_is_not_rounded_onto_it():
     assert "- MISSED: create throughput service/baseline = 0.947 (target >= 0.95)" in rendered
 
 
+def test_ab_table_gives_the_spread_of_the_round_by_round_ratios():
+    service, baseline = summary(925), summary(975)
+    service["rounds"] = [{"rate": 900}, {"rate": 950}, {"rate": 925}]
+    baseline["rounds"] = [{"rate": 1000}, {"rate": 950}, {"rate": 975}]
+    table = report.baseline_table({"search": {"service": service, "baseline": baseline}})
+    assert "| search (10 numbers) | 925 | 975 | 0.949 | 0.90–1.00 | 1.00 | 1.00 |" in table
+
+
 def test_ab_operations_default_to_every_compared_one_in_run_order(monkeypatch):
     monkeypatch.delenv("BENCH_AB_OPERATIONS", raising=False)
     assert ab.operations_from_environment() == ("create", "list", "search")
@@ -287,7 +295,7 @@ def test_ab_reports_only_the_operations_it_ran(tmp_path):
     rendered = ab.render(compared, settings)
     assert "200,000 rows, 6 rounds of 10 s each, alone in their rounds:" in rendered
     assert f"{tmp_path})" in rendered
-    assert "| create | 900 | 938 | 0.960 | 1.00 | 1.00 |" in rendered
+    assert "| create | 900 | 938 | 0.960 | - | 1.00 | 1.00 |" in rendered
     assert "- met: create throughput service/baseline = 0.960 (target >= 0.95)" in rendered
     assert "list" not in rendered and "search" not in rendered
 
