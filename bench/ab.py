@@ -31,7 +31,7 @@ from bench.run import (
     prepare_database,
     say,
 )
-from bench.scenarios import BASELINE, COMPARED, SERVICE
+from bench.scenarios import BASELINE, COMPARED
 
 REQUEST_LINES = {
     "create": workload.create_lines,
@@ -55,12 +55,8 @@ def operations_from_environment() -> tuple[str, ...]:
 def render(compared: dict[str, dict], settings: Settings) -> str:
     """The A/B table and its checks, as ``make bench`` reports them."""
     assert settings.baseline is not None
-    found = {
-        f"{operation}/{BASELINE}": report.ratio(sides[SERVICE]["rate"], sides[BASELINE]["rate"])
-        for operation, sides in compared.items()
-    }
     checks = report.throughput_checks(
-        found, BASELINE, report.BASELINE_RATIO_TARGET, operations=compared
+        report.baseline_ratios(compared), BASELINE, report.BASELINE_RATIO_TARGET, compared
     )
     lines = [
         f"Service ({commit_of(servers.REPOSITORY)}) and the baseline checkout"

@@ -157,16 +157,21 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
             found[f"{operation}/{server}"] = ratio(
                 servers[SERVICE]["rate"], servers[server]["rate"]
             )
-    for operation, servers in (results.get("baseline") or {}).items():
-        found[f"{operation}/{BASELINE}"] = ratio(
-            servers[SERVICE]["rate"], servers[BASELINE]["rate"]
-        )
+    found.update(baseline_ratios(results.get("baseline") or {}))
     for operation in SCALED:
         servers = scenarios[operation]
         found[f"{operation} p99 large/small"] = ratio(
             servers[SERVICE]["p99_ms"], servers[SERVICE_SMALL]["p99_ms"]
         )
     return {name: round(value, 3) for name, value in found.items()}
+
+
+def baseline_ratios(compared: dict[str, dict[str, Summary]]) -> dict[str, float]:
+    """Each compared operation's throughput, service over baseline checkout, by ratio name."""
+    return {
+        f"{operation}/{BASELINE}": ratio(sides[SERVICE]["rate"], sides[BASELINE]["rate"])
+        for operation, sides in compared.items()
+    }
 
 
 def throughput_checks(
